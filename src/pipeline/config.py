@@ -1,0 +1,179 @@
+"""Load and check params.yaml, and derive what follows from it (variants, paths, windows).
+
+The schema catches wrong types and values; :func:`validate_params` adds the checks a schema
+cannot express (a missing folder, a training profile that does not exist, a grid pair the
+architecture cannot use). Every error names the offending key, so a bad value stops a run up
+front with one clear message and before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from pipeline.constants import SAMPLE_RATE
+
+PARAMS_FILE = "params.yaml"
+
+
+class ParamsError(ValueError):
+    """A value in params.yaml (or a --config override) is invalid; the message names the key."""
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON schema of params.yaml, shipped inside the package."""
+    text = resources.files("pipeline").joinpath("params.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
+    """Read params.yaml and validate it; raises :class:`ParamsError` naming the bad key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found (run from the repository root)")
+    params = yaml.safe_load(path.read_text())
+    validate_params(params)
+    return params
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def validate_params(params: dict[str, Any]) -> None:
+    """Check params against the schema and the cross-field rules; raise on the first problem."""
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise ParamsError(f"params.yaml: key '{_key_path(first)}': {first.message}{more}")
+    training = params["training"]
+    if training["profile"] not in training["profiles"]:
+        raise ParamsError(
+            f"params.yaml: key 'training.profile': {training['profile']!r} is not one of the "
+            f"profiles defined under training.profiles ({', '.join(training['profiles'])})"
+        )
+    if params["dataset"] == "folder" and not params.get("folder_dir"):
+        raise ParamsError(
+            "params.yaml: key 'folder_dir': dataset 'folder' needs folder_dir set to a folder in "
+            "MagnaTagATune's layout (e.g. --config dataset=folder folder_dir=/path/to/music)"
+        )
+    window_samples = window_length_samples(params)
+    for index, pair in enumerate(params["experiments"]["table1"]):
+        key = f"experiments.table1[{index}]"
+        if pair["stride"] > pair["length"]:
+            raise ParamsError(
+                f"params.yaml: key '{key}': stride {pair['stride']} exceeds length "
+                f"{pair['length']}; frames would skip audio"
+            )
+        frames = frames_per_window(window_samples, pair["length"], pair["stride"])
+        try:
+            backbone_output_length(frames, params["model"])
+        except ValueError as error:
+            raise ParamsError(f"params.yaml: key '{key}': {error}") from error
+
+
+def window_length_samples(params: dict[str, Any]) -> int:
+    """The nominal input window (about 3 s) in samples."""
+    return int(round(params["audio"]["window_seconds"] * SAMPLE_RATE))
+
+
+def frames_per_window(window_samples: int, length: int, stride: int) -> int:
+    """Frames of a (length, stride) framing that fit in a window, without padding."""
+    if window_samples < length:
+        raise ValueError(
+            f"the window ({window_samples} samples) is shorter than a frame ({length})"
+        )
+    return 1 + (window_samples - length) // stride
+
+
+def backbone_output_length(frames: int, model: dict[str, Any]) -> int:
+    """Time steps left after the two conv + max-pool blocks; pooling rounds up like Theano's."""
+    length = frames
+    for block in (1, 2):
+        length = length - model["conv_length"] + 1
+        if length < 1:
+            raise ValueError(
+                f"only {frames} frames per window: too few for conv block {block} "
+                f"(filter length {model['conv_length']}); use a longer window or smaller stride"
+            )
+        length = math.ceil(length / model["pool_size"])
+    return length
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One trained model of the grid: a front end and a (length, stride) pair."""
+
+    front_end: str
+    length: int
+    stride: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.front_end}_{self.length}_{self.stride}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def table1_variants(params: dict[str, Any]) -> list[Variant]:
+    """Every Table 1 variant: each grid pair with each front end, in grid order."""
+    experiments = params["experiments"]
+    return [
+        Variant(front_end, pair["length"], pair["stride"])
+        for pair in experiments["table1"]
+        for front_end in experiments["front_ends"]
+    ]
+
+
+def all_variants(params: dict[str, Any]) -> list[Variant]:
+    """Every variant any table needs, without duplicates, in a stable order."""
+    seen: dict[str, Variant] = {}
+    for variant in table1_variants(params):
+        seen.setdefault(variant.name, variant)
+    return list(seen.values())
+
+
+def find_variant(params: dict[str, Any], name: str) -> Variant:
+    """Look a variant up by name; the error lists the valid names."""
+    variants = {v.name: v for v in all_variants(params)}
+    if name not in variants:
+        raise ParamsError(f"unknown variant {name!r}; params.yaml defines: {', '.join(variants)}")
+    return variants[name]
+
+
+def mel_pairs(params: dict[str, Any]) -> list[tuple[int, int]]:
+    """The (length, stride) pairs that need a mel cache: those of spectrogram variants."""
+    pairs = {(v.length, v.stride) for v in all_variants(params) if v.front_end == "spectrogram"}
+    return sorted(pairs)
+
+
+def training_profile(params: dict[str, Any]) -> dict[str, Any]:
+    """The active training profile's settings."""
+    training = params["training"]
+    return training["profiles"][training["profile"]]
+
+
+def raw_dir(params: dict[str, Any]) -> Path:
+    """Where the dataset's annotations and part folders live."""
+    dataset = params["dataset"]
+    if dataset == "synth":
+        return Path("data/raw/synth")
+    if dataset == "mtat":
+        return Path(params["mtat_dir"])
+    return Path(params["folder_dir"])
+
+
+def canonical_json(value: Any) -> str:
+    """Stable JSON text (sorted keys) used for settings hashes and config files."""
+    return json.dumps(value, sort_keys=True, indent=2)

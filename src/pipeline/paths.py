@@ -1,0 +1,73 @@
+"""Every artefact path, in one place, so Snakemake rules and DVC stages agree.
+
+Data flows one way: data/raw -> data/interim -> data/processed -> models -> reports.
+Caches are named by stem (``.bin`` data + ``.csv`` index, see :mod:`pipeline.cache`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import raw_dir
+from pipeline.constants import ANNOTATIONS_FILE
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The artefact layout of one dataset."""
+
+    dataset: str
+    raw: Path
+
+    @classmethod
+    def of(cls, params: dict[str, Any]) -> Paths:
+        return cls(params["dataset"], raw_dir(params))
+
+    @property
+    def annotations(self) -> Path:
+        return self.raw / ANNOTATIONS_FILE
+
+    @property
+    def interim(self) -> Path:
+        return Path("data/interim") / self.dataset
+
+    @property
+    def processed(self) -> Path:
+        return Path("data/processed") / self.dataset
+
+    @property
+    def audio_ready(self) -> Path:
+        return self.interim / "audio_ready.json"
+
+    @property
+    def split(self) -> Path:
+        return self.interim / "split.csv"
+
+    @property
+    def skipped(self) -> Path:
+        return self.interim / "skipped.csv"
+
+    @property
+    def audio_stem(self) -> Path:
+        return self.processed / "audio"
+
+    def mel_stem(self, length: int, stride: int) -> Path:
+        return self.processed / f"mel_{length}_{stride}"
+
+    def windows(self, length: int, stride: int) -> Path:
+        return self.processed / f"windows_{length}_{stride}.csv"
+
+    def model_dir(self, variant: str) -> Path:
+        return Path("models") / self.dataset / variant
+
+    @property
+    def metrics_dir(self) -> Path:
+        return Path("reports/metrics") / self.dataset
+
+    def metrics(self, variant: str) -> Path:
+        return self.metrics_dir / f"{variant}.json"
+
+    def per_tag(self, variant: str) -> Path:
+        return self.metrics_dir / f"{variant}_per_tag.csv"

@@ -1,0 +1,151 @@
+"""One function per DAG step, taking the validated params: what both drivers call.
+
+Snakemake's scripts (workflow/scripts) and DVC's commands (``python -m pipeline STEP``) are
+thin wrappers over these, and every path comes from :class:`pipeline.paths.Paths`, so the
+two drivers cannot disagree about where an artefact lives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Variant, find_variant, window_length_samples
+from pipeline.paths import Paths
+
+
+def synth(params: dict[str, Any], workers: int = 1) -> None:
+    """Generate the embedded MTAT-layout dataset."""
+    from pipeline.synth import generate_synth_dataset
+
+    settings = params["synth"]
+    generate_synth_dataset(
+        Paths.of(params).raw,
+        clips_per_part=settings["clips_per_part"],
+        seed=settings["seed"],
+        label_noise=settings["label_noise"],
+        workers=workers,
+    )
+
+
+def mtat_metadata(params: dict[str, Any]) -> None:
+    """Fetch MTAT's metadata, or verify an existing copy (downloads nothing when verified)."""
+    from pipeline.download import ensure_mtat_metadata
+
+    ensure_mtat_metadata(Paths.of(params).raw, params["mtat_base_url"])
+
+
+def audio_ready(params: dict[str, Any]) -> None:
+    """Make the dataset's audio available (downloading MTAT's when needed) and record it."""
+    from pipeline.datasets import prepare_audio
+
+    paths = Paths.of(params)
+    prepare_audio(params["dataset"], paths.raw, paths.audio_ready, params["mtat_base_url"])
+
+
+def split(params: dict[str, Any]) -> None:
+    """The part-based split with the K most frequent tags."""
+    from pipeline.split import split_summary, write_split
+
+    paths = Paths.of(params)
+    table = write_split(
+        paths.annotations, paths.split, params["split"]["n_tags"], params["split"]["flavour"]
+    )
+    print(split_summary(table).to_string())
+
+
+def decode_audio(params: dict[str, Any], workers: int = 1) -> None:
+    """Decode every clip once into the int16 audio cache; list unusable clips."""
+    from pipeline.cache import build_audio_cache
+
+    paths = Paths.of(params)
+    build_audio_cache(
+        paths.split,
+        paths.raw,
+        paths.audio_stem,
+        paths.skipped,
+        window_length_samples(params),
+        workers,
+    )
+
+
+def windows(params: dict[str, Any], length: int, stride: int) -> None:
+    """Consecutive evaluation windows of one (length, stride) pair."""
+    from pipeline.windows import write_windows
+
+    paths = Paths.of(params)
+    write_windows(
+        Path(f"{paths.audio_stem}.csv"),
+        paths.windows(length, stride),
+        window_length_samples(params),
+        length,
+        stride,
+    )
+
+
+def mel_cache(params: dict[str, Any], length: int, stride: int, workers: int = 1) -> None:
+    """The compressed mel-spectrogram cache of one (length, stride) pair."""
+    from pipeline.cache import build_mel_cache
+
+    paths = Paths.of(params)
+    build_mel_cache(
+        paths.audio_stem,
+        paths.mel_stem(length, stride),
+        length,
+        stride,
+        params["audio"]["min_n_fft"],
+        workers,
+    )
+
+
+def _mel_stem(paths: Paths, variant: Variant) -> Path | None:
+    """The mel cache a variant reads; raw-audio variants read none."""
+    if variant.front_end != "spectrogram":
+        return None
+    return paths.mel_stem(variant.length, variant.stride)
+
+
+def train(params: dict[str, Any], variant_name: str) -> None:
+    """Train one variant of the grid."""
+    from pipeline.train import train_variant
+
+    paths = Paths.of(params)
+    variant = find_variant(params, variant_name)
+    train_variant(
+        variant,
+        params,
+        paths.split,
+        paths.audio_stem,
+        _mel_stem(paths, variant),
+        paths.windows(variant.length, variant.stride),
+        paths.model_dir(variant.name),
+    )
+
+
+def evaluate(params: dict[str, Any], variant_name: str) -> None:
+    """Clip-level test AUC of one trained variant."""
+    from pipeline.evaluate import evaluate_variant
+
+    paths = Paths.of(params)
+    variant = find_variant(params, variant_name)
+    evaluate_variant(
+        variant,
+        paths.model_dir(variant.name),
+        paths.split,
+        paths.audio_stem,
+        _mel_stem(paths, variant),
+        paths.windows(variant.length, variant.stride),
+        paths.metrics(variant.name),
+        paths.per_tag(variant.name),
+        params["evaluation"]["batch_size"],
+        params["training"]["device"],
+    )
+
+
+def table1(params: dict[str, Any], out: Path = Path("reports/table1.csv")) -> None:
+    """Table 1 from the per-variant metrics."""
+    from pipeline.tables import build_table1, write_table
+
+    table = build_table1(params, Paths.of(params).metrics_dir)
+    write_table(table, out)
+    print(table.to_string(index=False))

@@ -1,0 +1,30 @@
+# Paths and variant lists derived from the validated config; shared by every rule file.
+from pipeline.config import all_variants, find_variant, table1_variants
+from pipeline.paths import Paths
+
+PATHS = Paths.of(config)
+DATASET = PATHS.dataset
+RAW = PATHS.raw
+INTERIM = str(PATHS.interim)
+PROCESSED = str(PATHS.processed)
+MODELS = f"models/{DATASET}"
+METRICS = str(PATHS.metrics_dir)
+VARIANTS = [v.name for v in all_variants(config)]
+
+wildcard_constraints:
+    variant="|".join(VARIANTS),
+    length=r"\d+",
+    stride=r"\d+",
+
+
+def mel_stem_of(variant_name):
+    """The mel cache a variant reads: none for raw-audio variants."""
+    variant = find_variant(config, variant_name)
+    if variant.front_end != "spectrogram":
+        return []
+    return [f"{PATHS.mel_stem(variant.length, variant.stride)}.bin"]
+
+
+def windows_of(variant_name):
+    variant = find_variant(config, variant_name)
+    return str(PATHS.windows(variant.length, variant.stride))

@@ -1,0 +1,43 @@
+# Stage 3: one training job per variant, then its clip-level test evaluation.
+
+
+rule train:
+    input:
+        split=f"{INTERIM}/split.csv",
+        audio=f"{PROCESSED}/audio.bin",
+        audio_index=f"{PROCESSED}/audio.csv",
+        windows=lambda wc: windows_of(wc.variant),
+        mel=lambda wc: mel_stem_of(wc.variant),
+    output:
+        model=f"{MODELS}/{{variant}}/model.pt",
+        config=f"{MODELS}/{{variant}}/config.json",
+        history=f"{MODELS}/{{variant}}/history.csv",
+    params:
+        variant=lambda wc: find_variant(config, wc.variant).to_dict(),
+        model=config["model"],
+        training=config["training"],
+        audio=config["audio"],
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=3000,
+    script:
+        "../scripts/train.py"
+
+
+rule evaluate:
+    input:
+        model=f"{MODELS}/{{variant}}/model.pt",
+        config=f"{MODELS}/{{variant}}/config.json",
+        split=f"{INTERIM}/split.csv",
+        audio=f"{PROCESSED}/audio.bin",
+        audio_index=f"{PROCESSED}/audio.csv",
+        windows=lambda wc: windows_of(wc.variant),
+        mel=lambda wc: mel_stem_of(wc.variant),
+    output:
+        metrics=f"{METRICS}/{{variant}}.json",
+        per_tag=f"{METRICS}/{{variant}}_per_tag.csv",
+    params:
+        evaluation=config["evaluation"],
+    threads: config["training"]["threads"]
+    script:
+        "../scripts/evaluate.py"

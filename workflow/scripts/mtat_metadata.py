@@ -1,0 +1,5 @@
+"""Snakemake wiring: fetch or verify MTAT's metadata."""
+
+from pipeline import stages
+
+stages.mtat_metadata(snakemake.config)

@@ -1,0 +1,5 @@
+"""Snakemake wiring: generate the embedded MTAT-layout dataset."""
+
+from pipeline import stages
+
+stages.synth(snakemake.config, snakemake.threads)

@@ -1,0 +1,5 @@
+"""Snakemake wiring: train one variant."""
+
+from pipeline import stages
+
+stages.train(snakemake.config, snakemake.wildcards.variant)
