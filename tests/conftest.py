@@ -21,14 +21,21 @@ def _need_shared(path: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def real_annotations(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real annotations_final.csv, unpacked once per session."""
-    source = SHARED_MTAT / "annotations_final.csv.gz"
-    _need_shared(source)
-    target = tmp_path_factory.mktemp("mtat") / "annotations_final.csv"
-    with gzip.open(source, "rb") as packed, open(target, "wb") as plain:
-        shutil.copyfileobj(packed, plain)
-    return target
+def real_metadata(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the real annotations_final.csv and clip_info_final.csv, unpacked once."""
+    folder = tmp_path_factory.mktemp("mtat")
+    for name in ("annotations_final.csv", "clip_info_final.csv"):
+        source = SHARED_MTAT / f"{name}.gz"
+        _need_shared(source)
+        with gzip.open(source, "rb") as packed, open(folder / name, "wb") as plain:
+            shutil.copyfileobj(packed, plain)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_annotations(real_metadata: Path) -> Path:
+    """The real annotations_final.csv."""
+    return real_metadata / "annotations_final.csv"
 
 
 @pytest.fixture(scope="session")

@@ -126,3 +126,51 @@ def test_folder_dataset_with_broken_clips(tmp_path):
     skipped = pd.read_csv(tmp_path / "run/data/interim/folder/skipped.csv")
     assert dict(zip(skipped["mp3_path"], skipped["reason"], strict=True)) == broken
     assert (tmp_path / "run/reports/table1.csv").is_file()
+
+
+def test_mtat_split_from_verified_metadata_downloads_nothing(tmp_path, real_metadata):
+    """The README's split-only command on a folder holding only MTAT's verified metadata."""
+    mtat = tmp_path / "mtat"
+    shutil.copytree(real_metadata, mtat)
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    unreachable = "http://127.0.0.1:9/"  # the discard port: any download attempt would fail
+    result = snakemake(
+        tmp_path,
+        "data/interim/mtat/split.csv",
+        "--cores",
+        "1",
+        "--config",
+        "dataset=mtat",
+        f"mtat_dir={mtat}",
+        f"mtat_base_url={unreachable}",
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    split = pd.read_csv(tmp_path / "data/interim/mtat/split.csv")
+    assert len(split) == 25863 and len(split.columns) == 4 + 50
+    assert sorted(p.name for p in mtat.iterdir()) == [
+        "annotations_final.csv",
+        "clip_info_final.csv",
+    ]
+
+
+def test_mtat_metadata_that_fails_its_checksum_is_not_used(tmp_path, real_metadata):
+    mtat = tmp_path / "mtat"
+    shutil.copytree(real_metadata, mtat)
+    with open(mtat / "annotations_final.csv", "ab") as handle:
+        handle.write(b"tampered")
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    result = snakemake(
+        tmp_path,
+        "data/interim/mtat/split.csv",
+        "--cores",
+        "1",
+        "--config",
+        "dataset=mtat",
+        f"mtat_dir={mtat}",
+        "mtat_base_url=http://127.0.0.1:9/",
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "annotations_final.csv" in result.stderr
+    assert not (tmp_path / "data/interim/mtat/split.csv").exists()

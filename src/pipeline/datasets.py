@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline import atomic
 from pipeline.constants import ANNOTATIONS_FILE
 
 
@@ -25,6 +26,5 @@ def prepare_audio(dataset: str, raw: Path, marker: Path, base_url: str | None = 
             "MagnaTagATune's format (see README, 'Datasets')"
         )
     info = {"dataset": dataset, "audio_root": str(raw)}
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    atomic.write_text(marker, json.dumps(info, indent=2, sort_keys=True) + "\n")
     return info

@@ -38,6 +38,11 @@ class Paths:
         return Path("data/processed") / self.dataset
 
     @property
+    def metadata_verified(self) -> Path:
+        """Marker written once MTAT's metadata files are present and match their checksums."""
+        return self.interim / "metadata_verified.json"
+
+    @property
     def audio_ready(self) -> Path:
         return self.interim / "audio_ready.json"
 

@@ -7,9 +7,11 @@ two drivers cannot disagree about where an artefact lives.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+from pipeline import atomic
 from pipeline.config import Variant, find_variant, window_length_samples
 from pipeline.paths import Paths
 
@@ -30,9 +32,12 @@ def synth(params: dict[str, Any], workers: int = 1) -> None:
 
 def mtat_metadata(params: dict[str, Any]) -> None:
     """Fetch MTAT's metadata, or verify an existing copy (downloads nothing when verified)."""
-    from pipeline.download import ensure_mtat_metadata
+    from pipeline.download import ensure_mtat_metadata, sha256_of
 
-    ensure_mtat_metadata(Paths.of(params).raw, params["mtat_base_url"])
+    paths = Paths.of(params)
+    files = ensure_mtat_metadata(paths.raw, params["mtat_base_url"])
+    verified = {str(path): sha256_of(path) for path in files}
+    atomic.write_text(paths.metadata_verified, json.dumps(verified, indent=2) + "\n")
 
 
 def audio_ready(params: dict[str, Any]) -> None:

@@ -10,6 +10,8 @@ PROCESSED = str(PATHS.processed)
 MODELS = f"models/{DATASET}"
 METRICS = str(PATHS.metrics_dir)
 VARIANTS = [v.name for v in all_variants(config)]
+# What the split reads: MTAT's metadata only once verified; other datasets' annotations as is.
+METADATA = str(PATHS.metadata_verified if DATASET == "mtat" else PATHS.annotations)
 
 wildcard_constraints:
     variant="|".join(VARIANTS),

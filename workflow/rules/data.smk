@@ -5,64 +5,42 @@ if DATASET == "synth":
 
     rule synth_dataset:
         output:
-            annotations=f"{RAW}/annotations_final.csv",
+            annotations=str(PATHS.annotations),
         params:
             synth=config["synth"],
         threads: 8
         script:
             "../scripts/synth_dataset.py"
 
-    rule audio_ready:
-        input:
-            f"{RAW}/annotations_final.csv",
-        output:
-            f"{INTERIM}/audio_ready.json",
-        params:
-            dataset=DATASET,
-            raw=str(RAW),
-        script:
-            "../scripts/audio_ready.py"
-
 elif DATASET == "mtat":
 
+    # Verifies an existing copy against the published checksums, downloads what is missing.
     rule mtat_metadata:
         output:
-            annotations=f"{RAW}/annotations_final.csv",
+            verified=str(PATHS.metadata_verified),
         params:
             mtat_dir=str(RAW),
             base_url=config["mtat_base_url"],
         script:
             "../scripts/mtat_metadata.py"
 
-    rule audio_ready:
-        input:
-            f"{RAW}/annotations_final.csv",
-        output:
-            f"{INTERIM}/audio_ready.json",
-        params:
-            dataset=DATASET,
-            raw=str(RAW),
-            base_url=config["mtat_base_url"],
-        script:
-            "../scripts/audio_ready.py"
 
-else:
-
-    rule audio_ready:
-        input:
-            f"{RAW}/annotations_final.csv",
-        output:
-            f"{INTERIM}/audio_ready.json",
-        params:
-            dataset=DATASET,
-            raw=str(RAW),
-        script:
-            "../scripts/audio_ready.py"
+rule audio_ready:
+    input:
+        METADATA,
+    output:
+        str(PATHS.audio_ready),
+    params:
+        dataset=DATASET,
+        raw=str(RAW),
+        base_url=config["mtat_base_url"] if DATASET == "mtat" else None,
+    script:
+        "../scripts/audio_ready.py"
 
 
 rule split:
     input:
-        annotations=f"{RAW}/annotations_final.csv",
+        METADATA,
     output:
         split=f"{INTERIM}/split.csv",
     params:
