@@ -4,12 +4,15 @@ import pytest
 
 from pipeline.config import (
     ParamsError,
+    all_variants,
     backbone_output_length,
     find_variant,
     frames_per_window,
     load_params,
     mel_pairs,
     table1_variants,
+    table2_variants,
+    table4_variants,
     validate_params,
 )
 from tests.conftest import REPO
@@ -61,6 +64,43 @@ def test_every_pair_survives_the_backbone_with_ceil_pooling(params):
     assert backbone_output_length(frames, params["model"]) == 1
     # floor rounding (what PyTorch does by default) would leave nothing: (46-7)//4=9, 9-7=2, 2//4=0
     assert ((frames - 7) // 4 - 7) // 4 == 0
+
+
+def test_grid_of_every_table(params):
+    names = [v.name for v in all_variants(params)]
+    assert len(names) == len(set(names)) == 18
+    for expected in ("raw_1024_1024_logx2", "raw_1024_1024_l2pool4", "raw_256_256_melinit"):
+        assert expected in names
+    assert [v.name for v in table2_variants(params)][0] == "raw_1024_1024", "shared with Table 1"
+    assert [v.name for v in table4_variants(params)][:3] == [
+        "spectrogram_256_256",
+        "raw_256_256",
+        "raw_256_256_melinit",
+    ]
+    assert params["experiments"]["seeds"] and len(params["experiments"]["seeds"]) >= 3
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (
+            lambda p: p["experiments"]["table3"]["poolings"].append({"type": "l2", "size": 3}),
+            "poolings[5].size",
+        ),
+        (
+            lambda p: p["experiments"]["table3"]["poolings"].append({"type": "none", "size": 2}),
+            "poolings[5]",
+        ),
+        (lambda p: p["experiments"].update(seeds=[]), "experiments.seeds"),
+        (lambda p: p["experiments"]["table2"].update(nonlinearities=["tanh"]), "nonlinearities"),
+        (lambda p: p["experiments"]["table4"]["pairs"][0].update(stride=4096), "table4.pairs[0]"),
+    ],
+)
+def test_bad_grid_values_name_their_key(params, edit, key):
+    bad = copy.deepcopy(params)
+    edit(bad)
+    with pytest.raises(ParamsError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        validate_params(bad)
 
 
 def test_unknown_variant_lists_valid_names(params):

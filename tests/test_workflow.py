@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -19,8 +20,17 @@ pytestmark = pytest.mark.slow
 TINY = {
     "synth": {"clips_per_part": 2, "seed": 7, "label_noise": 0.1},
     "experiments": {
+        "seeds": [1, 2],
         "front_ends": ["spectrogram", "raw"],
         "table1": [{"length": 1024, "stride": 1024}, {"length": 512, "stride": 256}],
+        "table2": {"length": 1024, "stride": 1024, "nonlinearities": ["relu", "log_x2"]},
+        "table3": {
+            "length": 1024,
+            "stride": 1024,
+            "poolings": [{"type": "none", "size": 1}, {"type": "l2", "size": 2}],
+        },
+        "table4": {"pairs": [{"length": 1024, "stride": 1024}], "inits": ["random", "mel"]},
+        "figures": {"filters_pair": {"length": 1024, "stride": 1024}, "l2_pool_size": 2},
     },
     "training": {"profiles": {"quick": {"updates": 40, "validate_every": 20}}},
 }
@@ -68,16 +78,29 @@ def test_table1_is_built_with_every_pair(tiny_runs):
     assert table["auc_spectrogram"].between(0, 1).all() and table["auc_raw"].between(0, 1).all()
     assert table["paper_auc_raw"].tolist() == [0.8366, 0.8408]
     per_tag = pd.read_csv(tiny_runs[0] / "reports/metrics/synth/raw_512_256_per_tag.csv")
-    assert {"tag", "auc", "positives", "excluded"} <= set(per_tag.columns)
+    assert {"tag", "auc_seed1", "auc_seed2", "auc_mean", "positives", "excluded"} <= set(
+        per_tag.columns
+    )
     split = pd.read_csv(tiny_runs[0] / "data/interim/synth/split.csv")
     assert list(split.columns[:4]) == ["clip_id", "mp3_path", "part", "split"]
+
+
+def test_every_table_and_figure_is_built(tiny_runs):
+    reports = tiny_runs[0] / "reports"
+    for table in ("table2", "table3", "table4"):
+        assert len(pd.read_csv(reports / f"{table}.csv")) >= 2
+    for figure in ("fig2_filter_spectra", "fig3_filters", "fig4_l2_pool_groups", "training_curves"):
+        assert (reports / "figures" / f"{figure}.png").read_bytes().startswith(b"\x89PNG")
+    summary = json.loads((reports / "metrics/synth/raw_1024_1024.json").read_text())
+    assert set(summary["seeds"]) == {"1", "2"}
 
 
 def test_two_clean_runs_are_byte_identical(tiny_runs):
     first, second = tiny_runs
     for relative in (
         "reports/table1.csv",
-        "models/synth/raw_512_256/model.pt",
+        "reports/table3.csv",
+        "models/synth/raw_512_256/seed2/model.pt",
         "data/processed/synth/mel_512_256.bin",
         "data/raw/synth/annotations_final.csv",
     ):
@@ -121,7 +144,11 @@ def test_folder_dataset_with_broken_clips(tmp_path):
             target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
         else:
             target.unlink()
-    result = run_workflow(tmp_path / "run", {**TINY, "dataset": "folder", "folder_dir": str(music)})
+    result = run_workflow(
+        tmp_path / "run",
+        {**TINY, "dataset": "folder", "folder_dir": str(music)},
+        "reports/table1.csv",
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     skipped = pd.read_csv(tmp_path / "run/data/interim/folder/skipped.csv")
     assert dict(zip(skipped["mp3_path"], skipped["reason"], strict=True)) == broken

@@ -23,14 +23,17 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=os.cpu_count() or 1, help="processes for decoding/mel"
     )
     sub = parser.add_subparsers(dest="step", required=True)
-    for name in ("synth", "mtat-metadata", "audio-ready", "split", "decode-audio", "table1"):
+    for name in ("synth", "mtat-metadata", "audio-ready", "split", "decode-audio", "figures"):
         sub.add_parser(name)
+    sub.add_parser("table").add_argument("name", choices=["table1", "table2", "table3", "table4"])
     for name in ("windows", "mel-cache"):
         step = sub.add_parser(name)
         step.add_argument("--length", type=int, required=True)
         step.add_argument("--stride", type=int, required=True)
-    for name in ("train", "evaluate"):
-        sub.add_parser(name).add_argument("--variant", required=True)
+    sub.add_parser("evaluate").add_argument("--variant", required=True)
+    train = sub.add_parser("train")
+    train.add_argument("--variant", required=True)
+    train.add_argument("--seed", type=int, required=True)
     args = parser.parse_args(argv)
     try:
         params = load_params(args.params)
@@ -53,11 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     elif step == "mel-cache":
         stages.mel_cache(params, args.length, args.stride, args.workers)
     elif step == "train":
-        stages.train(params, args.variant)
+        stages.train(params, args.variant, args.seed)
     elif step == "evaluate":
         stages.evaluate(params, args.variant)
-    elif step == "table1":
-        stages.table1(params)
+    elif step == "table":
+        stages.table(params, args.name)
+    elif step == "figures":
+        stages.figures(params)
     return 0
 
 

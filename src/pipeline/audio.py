@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from pipeline.constants import SAMPLE_RATE
 
@@ -35,6 +34,8 @@ def to_mono_16k(data: np.ndarray, sample_rate: int) -> np.ndarray:
     if data.ndim == 2:
         data = data.mean(axis=1)
     if sample_rate != SAMPLE_RATE:
+        from scipy.signal import resample_poly  # imported here: most clips are already 16 kHz
+
         common = gcd(int(sample_rate), SAMPLE_RATE)
         data = resample_poly(data, SAMPLE_RATE // common, int(sample_rate) // common)
         data = data.astype(np.float32)

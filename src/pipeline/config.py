@@ -67,19 +67,51 @@ def validate_params(params: dict[str, Any]) -> None:
             "params.yaml: key 'folder_dir': dataset 'folder' needs folder_dir set to a folder in "
             "MagnaTagATune's layout (e.g. --config dataset=folder folder_dir=/path/to/music)"
         )
+    _check_pairs(params)
+    _check_variants(params)
+
+
+def _check_pairs(params: dict[str, Any]) -> None:
+    """Every (length, stride) pair must frame audio without gaps and suit the architecture."""
+    experiments = params["experiments"]
+    located = [(f"experiments.table1[{i}]", p) for i, p in enumerate(experiments["table1"])]
+    located += [
+        (f"experiments.table4.pairs[{i}]", p) for i, p in enumerate(experiments["table4"]["pairs"])
+    ]
+    located += [(f"experiments.{t}", experiments[t]) for t in ("table2", "table3")]
+    located += [("experiments.figures.filters_pair", experiments["figures"]["filters_pair"])]
     window_samples = window_length_samples(params)
-    for index, pair in enumerate(params["experiments"]["table1"]):
-        key = f"experiments.table1[{index}]"
+    for key, pair in located:
         if pair["stride"] > pair["length"]:
             raise ParamsError(
                 f"params.yaml: key '{key}': stride {pair['stride']} exceeds length "
                 f"{pair['length']}; frames would skip audio"
             )
-        frames = frames_per_window(window_samples, pair["length"], pair["stride"])
         try:
+            frames = frames_per_window(window_samples, pair["length"], pair["stride"])
             backbone_output_length(frames, params["model"])
         except ValueError as error:
             raise ParamsError(f"params.yaml: key '{key}': {error}") from error
+
+
+def _check_variants(params: dict[str, Any]) -> None:
+    """Feature pools must divide the strided layer's filters; figures need their models."""
+    filters = params["model"]["raw_filters"]
+    for index, pooling in enumerate(params["experiments"]["table3"]["poolings"]):
+        if filters % pooling["size"]:
+            raise ParamsError(
+                f"params.yaml: key 'experiments.table3.poolings[{index}].size': {pooling['size']} "
+                f"does not divide model.raw_filters ({filters})"
+            )
+        if (pooling["type"] == "none") != (pooling["size"] == 1):
+            raise ParamsError(
+                f"params.yaml: key 'experiments.table3.poolings[{index}]': type 'none' goes with "
+                "size 1, and only with size 1"
+            )
+    if filters % params["experiments"]["figures"]["l2_pool_size"]:
+        raise ParamsError(
+            "params.yaml: key 'experiments.figures.l2_pool_size': must divide model.raw_filters"
+        )
 
 
 def window_length_samples(params: dict[str, Any]) -> int:
@@ -110,17 +142,32 @@ def backbone_output_length(frames: int, model: dict[str, Any]) -> int:
     return length
 
 
+NONLINEARITY_SUFFIX = {"relu": "", "log_x2": "_logx2", "log_abs_x": "_logabsx"}
+POOLING_SUFFIX = {"none": "", "l2": "_l2pool", "max": "_maxpool"}
+INIT_SUFFIX = {"random": "", "mel": "_melinit"}
+
+
 @dataclass(frozen=True)
 class Variant:
-    """One trained model of the grid: a front end and a (length, stride) pair."""
+    """One network of the grid: a front end, a (length, stride) pair and the strided layer's
+    nonlinearity, feature pooling and initialisation (raw audio only; defaults = Table 1)."""
 
     front_end: str
     length: int
     stride: int
+    nonlinearity: str = "relu"
+    pooling: str = "none"
+    pool_size: int = 1
+    init: str = "random"
 
     @property
     def name(self) -> str:
-        return f"{self.front_end}_{self.length}_{self.stride}"
+        """Table 1's plain name, plus a suffix for each setting that differs from Table 1."""
+        pooled = f"{POOLING_SUFFIX[self.pooling]}{self.pool_size}" if self.pooling != "none" else ""
+        return (
+            f"{self.front_end}_{self.length}_{self.stride}{NONLINEARITY_SUFFIX[self.nonlinearity]}"
+            f"{pooled}{INIT_SUFFIX[self.init]}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,10 +183,59 @@ def table1_variants(params: dict[str, Any]) -> list[Variant]:
     ]
 
 
+def table2_variants(params: dict[str, Any]) -> list[Variant]:
+    """Raw audio with each nonlinearity of the strided layer."""
+    table = params["experiments"]["table2"]
+    return [
+        Variant("raw", table["length"], table["stride"], nonlinearity=nonlinearity)
+        for nonlinearity in table["nonlinearities"]
+    ]
+
+
+def table3_variants(params: dict[str, Any]) -> list[Variant]:
+    """Raw audio with each feature pooling after the strided layer."""
+    table = params["experiments"]["table3"]
+    return [
+        Variant("raw", table["length"], table["stride"], pooling=p["type"], pool_size=p["size"])
+        for p in table["poolings"]
+    ]
+
+
+def table4_variants(params: dict[str, Any]) -> list[Variant]:
+    """For each pair: the spectrogram model and raw audio with each initialisation."""
+    table = params["experiments"]["table4"]
+    variants = []
+    for pair in table["pairs"]:
+        variants.append(Variant("spectrogram", pair["length"], pair["stride"]))
+        variants += [Variant("raw", pair["length"], pair["stride"], init=i) for i in table["inits"]]
+    return variants
+
+
+def figure_variants(params: dict[str, Any]) -> dict[str, Variant]:
+    """The models whose strided-layer filters Figures 2-4 show."""
+    figures = params["experiments"]["figures"]
+    pair = figures["filters_pair"]
+    return {
+        "filters": Variant("raw", pair["length"], pair["stride"]),
+        "l2_groups": Variant("raw", 1024, 1024, pooling="l2", pool_size=figures["l2_pool_size"]),
+    }
+
+
+TABLE_VARIANTS = {
+    "table1": table1_variants,
+    "table2": table2_variants,
+    "table3": table3_variants,
+    "table4": table4_variants,
+}
+
+
 def all_variants(params: dict[str, Any]) -> list[Variant]:
-    """Every variant any table needs, without duplicates, in a stable order."""
+    """Every variant any table or figure needs, each once, in a stable order."""
     seen: dict[str, Variant] = {}
-    for variant in table1_variants(params):
+    for variants_of in TABLE_VARIANTS.values():
+        for variant in variants_of(params):
+            seen.setdefault(variant.name, variant)
+    for variant in figure_variants(params).values():
         seen.setdefault(variant.name, variant)
     return list(seen.values())
 
@@ -150,6 +246,11 @@ def find_variant(params: dict[str, Any], name: str) -> Variant:
     if name not in variants:
         raise ParamsError(f"unknown variant {name!r}; params.yaml defines: {', '.join(variants)}")
     return variants[name]
+
+
+def variant_pairs(params: dict[str, Any]) -> list[tuple[int, int]]:
+    """Every (length, stride) pair some variant uses (each needs evaluation windows)."""
+    return sorted({(v.length, v.stride) for v in all_variants(params)})
 
 
 def mel_pairs(params: dict[str, Any]) -> list[tuple[int, int]]:

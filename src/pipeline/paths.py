@@ -64,8 +64,12 @@ class Paths:
     def windows(self, length: int, stride: int) -> Path:
         return self.processed / f"windows_{length}_{stride}.csv"
 
-    def model_dir(self, variant: str) -> Path:
-        return Path("models") / self.dataset / variant
+    def model_dir(self, variant: str, seed: int) -> Path:
+        return Path("models") / self.dataset / variant / f"seed{seed}"
+
+    @property
+    def figures(self) -> Path:
+        return Path("reports/figures")
 
     @property
     def metrics_dir(self) -> Path:

@@ -110,8 +110,8 @@ def _mel_stem(paths: Paths, variant: Variant) -> Path | None:
     return paths.mel_stem(variant.length, variant.stride)
 
 
-def train(params: dict[str, Any], variant_name: str) -> None:
-    """Train one variant of the grid."""
+def train(params: dict[str, Any], variant_name: str, seed: int) -> None:
+    """Train one variant of the grid with one seed."""
     from pipeline.train import train_variant
 
     paths = Paths.of(params)
@@ -119,23 +119,24 @@ def train(params: dict[str, Any], variant_name: str) -> None:
     train_variant(
         variant,
         params,
+        seed,
         paths.split,
         paths.audio_stem,
         _mel_stem(paths, variant),
         paths.windows(variant.length, variant.stride),
-        paths.model_dir(variant.name),
+        paths.model_dir(variant.name, seed),
     )
 
 
 def evaluate(params: dict[str, Any], variant_name: str) -> None:
-    """Clip-level test AUC of one trained variant."""
+    """Clip-level test AUC of one trained variant, for every seed."""
     from pipeline.evaluate import evaluate_variant
 
     paths = Paths.of(params)
     variant = find_variant(params, variant_name)
     evaluate_variant(
         variant,
-        paths.model_dir(variant.name),
+        {seed: paths.model_dir(variant.name, seed) for seed in params["experiments"]["seeds"]},
         paths.split,
         paths.audio_stem,
         _mel_stem(paths, variant),
@@ -147,10 +148,18 @@ def evaluate(params: dict[str, Any], variant_name: str) -> None:
     )
 
 
-def table1(params: dict[str, Any], out: Path = Path("reports/table1.csv")) -> None:
-    """Table 1 from the per-variant metrics."""
-    from pipeline.tables import build_table1, write_table
+def table(params: dict[str, Any], name: str) -> None:
+    """One of the paper's tables (table1-table3) or our Table 4, from the per-variant metrics."""
+    from pipeline.tables import TABLE_BUILDERS
 
-    table = build_table1(params, Paths.of(params).metrics_dir)
-    write_table(table, out)
-    print(table.to_string(index=False))
+    paths = Paths.of(params)
+    result = TABLE_BUILDERS[name](params, paths.metrics_dir)
+    atomic.write_csv(result, Path("reports") / f"{name}.csv", float_format="%.4f")
+    print(result.to_string(index=False))
+
+
+def figures(params: dict[str, Any]) -> None:
+    """The filter figures (2-4) and the training curves."""
+    from pipeline.figures import write_figures
+
+    write_figures(params, Paths.of(params))

@@ -33,7 +33,7 @@ from pipeline.config import (
 from pipeline.constants import SAMPLE_RATE
 from pipeline.data import WindowSource, load_window_source
 from pipeline.metrics import mean_auc, per_tag_auc
-from pipeline.models import build_model
+from pipeline.models import build_variant_model
 from pipeline.predict import clip_predictions
 
 HISTORY_COLUMNS = ["update", "train_loss", "valid_auc", "best", "elapsed_s"]
@@ -65,7 +65,7 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 def model_config(
-    variant: Variant, params: dict[str, Any], frames: int, tags: list[str]
+    variant: Variant, params: dict[str, Any], frames: int, tags: list[str], seed: int
 ) -> dict[str, Any]:
     """Everything needed to rebuild and use the network without params.yaml (config.json)."""
     return {
@@ -79,7 +79,7 @@ def model_config(
         "model": params["model"],
         "training": {
             "profile": params["training"]["profile"],
-            "seed": params["training"]["seed"],
+            "seed": seed,
             **training_profile(params),
         },
         "dataset": params["dataset"],
@@ -95,6 +95,7 @@ def _settings_hash(config: dict[str, Any], source: WindowSource) -> str:
 def train_variant(
     variant: Variant,
     params: dict[str, Any],
+    seed: int,
     split_path: Path,
     audio_stem: Path,
     mel_stem: Path | None,
@@ -104,7 +105,6 @@ def train_variant(
 ) -> pd.DataFrame:
     """Train a variant and write model.pt (best parameters), config.json and history.csv."""
     profile = training_profile(params)
-    seed = params["training"]["seed"]
     make_deterministic(seed, params["training"]["threads"])
     device = select_device(params["training"]["device"])
     frames = frames_per_window(window_length_samples(params), variant.length, variant.stride)
@@ -116,10 +116,8 @@ def train_variant(
     if not (windows["split"] == "valid").any():
         raise RuntimeError(f"{variant.name}: no usable validation clips (see skipped.csv)")
 
-    config = model_config(variant, params, frames, source.tags)
-    model = build_model(
-        variant.front_end, variant.length, variant.stride, frames, len(source.tags), params["model"]
-    ).to(device)
+    config = model_config(variant, params, frames, source.tags, seed)
+    model = build_variant_model(variant, frames, len(source.tags), params["model"]).to(device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=profile["learning_rate"], momentum=profile["momentum"]
     )
@@ -148,7 +146,7 @@ def train_variant(
     bar = tqdm(
         total=profile["updates"],
         initial=start_update,
-        desc=variant.name,
+        desc=f"{variant.name} seed {seed}",
         unit="upd",
         file=sys.stderr,
         disable=not progress,

@@ -1,5 +1,7 @@
 # Paths and variant lists derived from the validated config; shared by every rule file.
-from pipeline.config import all_variants, find_variant, table1_variants
+from pathlib import Path
+
+from pipeline.config import all_variants, find_variant
 from pipeline.paths import Paths
 
 PATHS = Paths.of(config)
@@ -10,11 +12,13 @@ PROCESSED = str(PATHS.processed)
 MODELS = f"models/{DATASET}"
 METRICS = str(PATHS.metrics_dir)
 VARIANTS = [v.name for v in all_variants(config)]
+SEEDS = config["experiments"]["seeds"]
 # What the split reads: MTAT's metadata only once verified; other datasets' annotations as is.
 METADATA = str(PATHS.metadata_verified if DATASET == "mtat" else PATHS.annotations)
 
 wildcard_constraints:
     variant="|".join(VARIANTS),
+    seed=r"\d+",
     length=r"\d+",
     stride=r"\d+",
 

@@ -1,17 +1,17 @@
-# Stage 3: one training job per variant, then its clip-level test evaluation.
+# Stage 3: one training job per variant and seed, then the variant's clip-level test evaluation.
 
 
 rule train:
     input:
-        split=f"{INTERIM}/split.csv",
+        split=str(PATHS.split),
         audio=f"{PROCESSED}/audio.bin",
         audio_index=f"{PROCESSED}/audio.csv",
         windows=lambda wc: windows_of(wc.variant),
         mel=lambda wc: mel_stem_of(wc.variant),
     output:
-        model=f"{MODELS}/{{variant}}/model.pt",
-        config=f"{MODELS}/{{variant}}/config.json",
-        history=f"{MODELS}/{{variant}}/history.csv",
+        model=f"{MODELS}/{{variant}}/seed{{seed}}/model.pt",
+        config=f"{MODELS}/{{variant}}/seed{{seed}}/config.json",
+        history=f"{MODELS}/{{variant}}/seed{{seed}}/history.csv",
     params:
         variant=lambda wc: find_variant(config, wc.variant).to_dict(),
         model=config["model"],
@@ -26,9 +26,8 @@ rule train:
 
 rule evaluate:
     input:
-        model=f"{MODELS}/{{variant}}/model.pt",
-        config=f"{MODELS}/{{variant}}/config.json",
-        split=f"{INTERIM}/split.csv",
+        models=lambda wc: expand(f"{MODELS}/{wc.variant}/seed{{seed}}/model.pt", seed=SEEDS),
+        split=str(PATHS.split),
         audio=f"{PROCESSED}/audio.bin",
         audio_index=f"{PROCESSED}/audio.csv",
         windows=lambda wc: windows_of(wc.variant),
@@ -38,6 +37,7 @@ rule evaluate:
         per_tag=f"{METRICS}/{{variant}}_per_tag.csv",
     params:
         evaluation=config["evaluation"],
+        seeds=SEEDS,
     threads: config["training"]["threads"]
     script:
         "../scripts/evaluate.py"

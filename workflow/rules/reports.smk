@@ -1,13 +1,41 @@
-# Stage 4: the paper's tables.
+# Stage 4: the tables, the figures, and the captions of `snakemake --report`.
+from pipeline.config import TABLE_VARIANTS
+from pipeline.figures import FIGURE_FILES
+
+TABLES = list(TABLE_VARIANTS)
+FIGURES = [f"reports/figures/{name}" for name in FIGURE_FILES.values()]
 
 
-rule table1:
+rule table:
     input:
-        metrics=[f"{METRICS}/{v.name}.json" for v in table1_variants(config)],
+        metrics=lambda wc: [f"{METRICS}/{v.name}.json" for v in TABLE_VARIANTS[wc.table](config)],
     output:
-        table="reports/table1.csv",
+        table=report(
+            "reports/{table}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
     params:
         experiments=config["experiments"],
-        metrics_dir=METRICS,
+    wildcard_constraints:
+        table="|".join(TABLES),
     script:
-        "../scripts/table1.py"
+        "../scripts/table.py"
+
+
+rule figures:
+    input:
+        models=[
+            f"{MODELS}/{v.name}/seed{seed}/model.pt"
+            for v in all_variants(config)
+            for seed in SEEDS
+        ],
+    output:
+        [
+            report(path, caption=f"../report/{Path(path).stem}.rst", category="Figures")
+            for path in FIGURES
+        ],
+    params:
+        figures=config["experiments"]["figures"],
+    script:
+        "../scripts/figures.py"

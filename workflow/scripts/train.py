@@ -1,5 +1,5 @@
-"""Snakemake wiring: train one variant."""
+"""Snakemake wiring: train one variant with one seed."""
 
 from pipeline import stages
 
-stages.train(snakemake.config, snakemake.wildcards.variant)
+stages.train(snakemake.config, snakemake.wildcards.variant, int(snakemake.wildcards.seed))

@@ -1,0 +1,198 @@
+"""The paper's filter figures (2-4) and the training curves, as PNG files.
+
+Filters are read from the first seed's trained raw-audio model. Figure 2 shows the
+normalised magnitude spectrum of every strided-layer filter, ordered by dominant frequency;
+Figure 3 a subset of the filters themselves in that order; Figure 4 the groups of an
+L2-pooling model, one row per group (low-pass filtered for display, as the paper's were).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from pipeline.config import TABLE_VARIANTS, Variant, figure_variants  # noqa: E402
+from pipeline.constants import SAMPLE_RATE  # noqa: E402
+from pipeline.paths import Paths  # noqa: E402
+
+FIGURE_FILES = {
+    "fig2": "fig2_filter_spectra.png",
+    "fig3": "fig3_filters.png",
+    "fig4": "fig4_l2_pool_groups.png",
+    "curves": "training_curves.png",
+}
+
+
+def strided_filters(model_dir: Path) -> np.ndarray:
+    """The strided layer's filters of a trained raw-audio model, shape (filters, length)."""
+    state = torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True)
+    return state["front_end.conv.weight"][:, 0, :].numpy().astype(np.float64)
+
+
+def filter_spectra(filters: np.ndarray, n_fft: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Magnitude spectra normalised per filter to a peak of 1, and the frequency of each bin."""
+    n_fft = n_fft or max(filters.shape[1], 1024)
+    magnitude = np.abs(np.fft.rfft(filters, n=n_fft, axis=1))
+    magnitude /= magnitude.max(axis=1, keepdims=True) + 1e-12
+    return magnitude, np.fft.rfftfreq(n_fft, 1.0 / SAMPLE_RATE)
+
+
+def dominant_order(filters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Filter indices sorted by dominant frequency (low to high), and those frequencies."""
+    magnitude, hz = filter_spectra(filters)
+    dominant = hz[np.argmax(magnitude, axis=1)]
+    order = np.argsort(dominant, kind="stable")
+    return order, dominant[order]
+
+
+def plot_filter_spectra(filters: np.ndarray, title: str, out: Path) -> None:
+    """Figure 2: one column per filter, frequency upwards, ordered by dominant frequency."""
+    order, _ = dominant_order(filters)
+    magnitude, hz = filter_spectra(filters)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    edges = np.arange(len(order) + 1) + 0.5
+    hz_edges = np.concatenate([hz[:1], (hz[1:] + hz[:-1]) / 2, hz[-1:]])
+    hz_edges[0] = hz[1] / 2  # log axis: the DC bin is drawn from half the first bin up
+    image = ax.pcolormesh(edges, hz_edges, magnitude[order].T, cmap="magma", shading="flat")
+    ax.set_yscale("log")
+    ax.set_ylim(hz_edges[0], hz[-1])
+    ax.set_xlabel("filter (ordered by dominant frequency)")
+    ax.set_ylabel("frequency (Hz, log scale)")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label="normalised magnitude")
+    _save(fig, out)
+
+
+def plot_filter_waveforms(filters: np.ndarray, title: str, out: Path, count: int = 16) -> None:
+    """Figure 3: an evenly spaced subset of the filters, in dominant-frequency order."""
+    order, dominant = dominant_order(filters)
+    picks = np.linspace(0, len(order) - 1, min(count, len(order))).round().astype(int)
+    columns = 4
+    rows = int(np.ceil(len(picks) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(10, 1.6 * rows), sharex=True, squeeze=False)
+    ms = np.arange(filters.shape[1]) / SAMPLE_RATE * 1000
+    for ax, pick in zip(axes.flat, picks, strict=False):
+        ax.plot(ms, filters[order[pick]], linewidth=0.7)
+        ax.set_title(f"{dominant[pick]:.0f} Hz", fontsize=8)
+        ax.set_yticks([])
+    for ax in axes.flat[len(picks) :]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("time (ms)")
+    fig.suptitle(title)
+    _save(fig, out)
+
+
+def _low_pass(x: np.ndarray, cutoff_hz: float = 4000.0) -> np.ndarray:
+    spectrum = np.fft.rfft(x, axis=-1)
+    spectrum[..., np.fft.rfftfreq(x.shape[-1], 1.0 / SAMPLE_RATE) > cutoff_hz] = 0
+    return np.fft.irfft(spectrum, n=x.shape[-1], axis=-1)
+
+
+def plot_filter_groups(
+    filters: np.ndarray, pool_size: int, title: str, out: Path, groups: int = 8
+) -> None:
+    """Figure 4: one row per filter group of an L2-pooling model, groups by dominant frequency."""
+    grouped = filters.reshape(-1, pool_size, filters.shape[1])
+    energy = filter_spectra(grouped.reshape(-1, filters.shape[1]))[0].reshape(
+        len(grouped), pool_size, -1
+    )
+    group_dominant = np.argmax(energy.mean(axis=1), axis=1)
+    order = np.argsort(group_dominant, kind="stable")
+    picks = order[np.linspace(0, len(order) - 1, min(groups, len(order))).round().astype(int)]
+    fig, axes = plt.subplots(
+        len(picks),
+        pool_size,
+        figsize=(2.4 * pool_size, 1.1 * len(picks)),
+        sharex=True,
+        squeeze=False,
+    )
+    ms = np.arange(filters.shape[1]) / SAMPLE_RATE * 1000
+    for row, group in enumerate(picks):
+        for column in range(pool_size):
+            ax = axes[row, column]
+            ax.plot(ms, _low_pass(grouped[group, column]), linewidth=0.6)
+            ax.set_yticks([])
+        axes[row, 0].set_ylabel(f"group {group}", fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("time (ms)")
+    fig.suptitle(title)
+    _save(fig, out)
+
+
+def plot_training_curves(
+    histories: dict[str, dict[int, pd.DataFrame]], tables: dict[str, list[str]], out: Path
+) -> None:
+    """Validation AUC against updates for every variant: one panel per table, one line per seed."""
+    fig, axes = plt.subplots(
+        1, len(tables), figsize=(5 * len(tables), 4), sharey=True, squeeze=False
+    )
+    for ax, (table, names) in zip(axes[0], tables.items(), strict=True):
+        for index, name in enumerate(names):
+            colour = plt.get_cmap("tab10")(index % 10)
+            for seed_index, history in enumerate(histories[name].values()):
+                ax.plot(
+                    history["update"],
+                    history["valid_auc"],
+                    color=colour,
+                    linewidth=1,
+                    alpha=0.8,
+                    label=name if seed_index == 0 else None,
+                )
+        ax.set_title(table.replace("table", "Table "))
+        ax.set_xlabel("parameter updates")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    axes[0, 0].set_ylabel("validation AUC (clip level)")
+    _save(fig, out)
+
+
+def _save(fig: plt.Figure, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.stem + ".partial.png")
+    fig.tight_layout()
+    fig.savefig(partial, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    partial.replace(out)
+
+
+def write_figures(params: dict[str, Any], paths: Paths) -> None:
+    """Write every figure of reports/figures from the trained models."""
+    seed = params["experiments"]["seeds"][0]
+    chosen = figure_variants(params)
+    filters_variant: Variant = chosen["filters"]
+    filters = strided_filters(paths.model_dir(filters_variant.name, seed))
+    pair = f"length and stride {filters_variant.length} ({filters_variant.length / 16:.0f} ms)"
+    plot_filter_spectra(
+        filters,
+        f"Fig. 2: strided-layer filter spectra, raw audio, {pair}",
+        paths.figures / FIGURE_FILES["fig2"],
+    )
+    plot_filter_waveforms(
+        filters,
+        f"Fig. 3: strided-layer filters by dominant frequency, {pair}",
+        paths.figures / FIGURE_FILES["fig3"],
+    )
+    l2 = chosen["l2_groups"]
+    plot_filter_groups(
+        strided_filters(paths.model_dir(l2.name, seed)),
+        l2.pool_size,
+        f"Fig. 4: filter groups of the L2-pooling model (pools of {l2.pool_size}), low-pass 4 kHz",
+        paths.figures / FIGURE_FILES["fig4"],
+    )
+    tables = {name: [v.name for v in of(params)] for name, of in TABLE_VARIANTS.items()}
+    seeds = params["experiments"]["seeds"]
+    histories = {
+        name: {s: pd.read_csv(paths.model_dir(name, s) / "history.csv") for s in seeds}
+        for names in tables.values()
+        for name in names
+    }
+    plot_training_curves(histories, tables, paths.figures / FIGURE_FILES["curves"])
