@@ -17,6 +17,7 @@ rule train:
         model=config["model"],
         training=config["training"],
         audio=config["audio"],
+        evaluation=config["evaluation"],  # validation's batch size
     threads: config["training"]["threads"]
     resources:
         mem_mb=3000,

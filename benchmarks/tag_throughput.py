@@ -1,0 +1,266 @@
+"""How much faster than real time does ``e2e-tag`` run on one CPU core? (issue 6)
+
+Makes a deterministic synthetic recording (default 10 minutes, 16 kHz mono, as WAV and as
+MP3), then times, with one thread and the process pinned to one core:
+
+* decode: :func:`pipeline.audio.decode_clip` of the WAV and of the MP3;
+* inference, per model: features (mel-spectrogram or raw window cutting) and the network's
+  forward passes over all consecutive windows, separately and together;
+* end to end: :func:`pipeline.tagger.tag_files` on each file (model load + decode + inference).
+
+Each figure is the best of ``--repeats`` runs (the machine may be shared; the median is also
+kept). Models come from ``--model-root`` (default models/synth) when trained; otherwise an
+untrained network with the same config.json format is built in a temporary folder, so the
+benchmark never needs the pipeline to have run (speed does not depend on the weights).
+
+    python benchmarks/tag_throughput.py [--minutes 10] [--variants spectrogram_512_256 ...]
+
+Writes reports/bench/tag_throughput.json and tag_throughput.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+from threadpoolctl import threadpool_limits
+
+from pipeline.audio import decode_clip
+from pipeline.config import find_variant, frames_per_window, load_params, window_length_samples
+from pipeline.constants import SAMPLE_RATE
+from pipeline.models import build_variant_model
+from pipeline.tagger import load_models, model_dirs, tag_files, window_features
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_X_REAL_TIME = 1000.0
+DEFAULT_VARIANTS = ["spectrogram_512_256", "raw_1024_1024"]
+
+
+def synthetic_music(seconds: float, seed: int = 2014) -> np.ndarray:
+    """A deterministic 'song': a melody of two-note chords on a beat, with a little noise."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    beat = 0.5  # seconds
+    notes = 220.0 * 2 ** (rng.integers(0, 24, size=int(seconds / beat) + 1) / 12)
+    pitch = notes[(t / beat).astype(int)]
+    envelope = np.exp(-4.0 * (t % beat))
+    audio = envelope * (np.sin(2 * np.pi * pitch * t) + 0.5 * np.sin(2 * np.pi * 1.5 * pitch * t))
+    audio = 0.25 * audio + 0.02 * rng.standard_normal(n)
+    return audio.astype(np.float32)
+
+
+def model_dir_for(variant: str, model_root: Path, scratch: Path) -> tuple[Path, str]:
+    """A trained model dir (or a folder of seeds, as e2e-tag takes it) if there is one, else
+    an untrained one in the same format."""
+    trained = model_root / variant
+    if trained.is_dir() and all((d / "model.pt").is_file() for d in model_dirs(trained)):
+        return trained, "trained"
+    params = load_params(REPO / "params.yaml")
+    fields = find_variant(params, variant).to_dict()
+    frames = frames_per_window(window_length_samples(params), fields["length"], fields["stride"])
+    tags = [f"tag{i}" for i in range(params["split"]["n_tags"])]
+    torch.manual_seed(0)
+    model = build_variant_model(fields, frames, len(tags), params["model"])
+    folder = scratch / variant
+    folder.mkdir(parents=True)
+    torch.save(model.state_dict(), folder / "model.pt")
+    config = {
+        "variant": variant,
+        **fields,
+        "sample_rate": SAMPLE_RATE,
+        "window_frames": frames,
+        "window_samples": (frames - 1) * fields["stride"] + fields["length"],
+        "min_n_fft": params["audio"]["min_n_fft"],
+        "tags": tags,
+        "model": params["model"],
+        "training": {"profile": "untrained (benchmark)", "seed": 0},
+        "dataset": "none",
+        "best_valid_auc": None,
+        "best_update": 0,
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    return folder, "untrained"
+
+
+def timed(function: Callable[[], Any], repeats: int) -> dict[str, float]:
+    """Best and median wall-clock seconds over ``repeats`` runs (after one warm-up run)."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return {"best_s": min(times), "median_s": statistics.median(times)}
+
+
+def speed(seconds: dict[str, float], audio_seconds: float) -> dict[str, float]:
+    """Add x-real-time figures (audio duration / processing time)."""
+    return {
+        **{k: round(v, 5) for k, v in seconds.items()},
+        "x_real_time": round(audio_seconds / seconds["best_s"], 1),
+        "x_real_time_median": round(audio_seconds / seconds["median_s"], 1),
+    }
+
+
+def bench_model(
+    model_dir: Path, audio: np.ndarray, files: dict[str, Path], batch_size: int, repeats: int
+) -> dict[str, Any]:
+    """Features, network and end-to-end timings of one model on the long recording."""
+    models, config = load_models(model_dir, "cpu")
+    duration = len(audio) / SAMPLE_RATE
+    chunks = list(window_features(audio, config))
+    windows = np.concatenate(chunks)
+    batches = [windows[i : i + batch_size] for i in range(0, len(windows), batch_size)]
+
+    def features() -> None:
+        for _ in window_features(audio, config):
+            pass
+
+    @torch.no_grad()
+    def network() -> None:  # a folder of seeds is an ensemble: every model sees every batch
+        for batch in batches:
+            sum(torch.sigmoid(model(torch.from_numpy(batch))) for model in models)
+
+    @torch.no_grad()
+    def inference() -> None:  # what tag_files does after decoding: features, then batches
+        inputs = torch.from_numpy(np.concatenate(list(window_features(audio, config))))
+        for start in range(0, len(inputs), batch_size):
+            sum(torch.sigmoid(model(inputs[start : start + batch_size])) for model in models)
+
+    result = {
+        "variant": config["variant"],
+        "front_end": config["front_end"],
+        "models_averaged": len(models),
+        "windows": len(windows),
+        "features": speed(timed(features, repeats), duration),
+        "network": speed(timed(network, repeats), duration),
+        "inference": speed(timed(inference, repeats), duration),
+    }
+    for kind, path in files.items():
+        run = lambda path=path: tag_files(model_dir, [path], batch_size=batch_size, device="cpu")  # noqa: E731
+        result[f"end_to_end_{kind}"] = speed(timed(run, repeats), duration)
+    return result
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "soundfile": sf.__version__,
+        "libsndfile": sf.__libsndfile_version__,
+    }
+
+
+def write_markdown(report: dict[str, Any], path: Path) -> None:
+    settings = report["settings"]
+    lines = [
+        "# Tagging throughput (one CPU core)",
+        "",
+        f"{settings['minutes']} min synthetic recording, batch size {settings['batch_size']}, "
+        f"torch threads {settings['torch_threads']}, pinned to CPU {settings['pinned_cpu']}, "
+        f"best of {settings['repeats']}. Machine: {report['machine']['platform']}, "
+        f"{report['machine']['cpu_count']} CPUs, torch {report['machine']['torch']}.",
+        "",
+        "x real time = audio duration / processing time (higher is faster; target "
+        f"{TARGET_X_REAL_TIME:.0f}x).",
+        "",
+        "| stage | x real time |",
+        "|---|---:|",
+    ]
+    for kind, figures in report["decode"].items():
+        lines.append(f"| decode {kind} | {figures['x_real_time']:.0f} |")
+    for model in report["models"]:
+        seeds = f", {model['models_averaged']} seeds" if model["models_averaged"] > 1 else ""
+        name = f"{model['variant']} ({model['source']}{seeds})"
+        for stage in ("features", "network", "inference", "end_to_end_wav", "end_to_end_mp3"):
+            lines.append(
+                f"| {name}: {stage.replace('_', ' ')} | {model[stage]['x_real_time']:.0f} |"
+            )
+    lines += [
+        "",
+        f"Inference meets the {TARGET_X_REAL_TIME:.0f}x target: {report['meets_target']}.",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS)
+    parser.add_argument("--model-root", type=Path, default=REPO / "models" / "synth")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "reports" / "bench" / "tag_throughput.json"
+    )
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)  # numpy's BLAS (the mel filterbank product) on one thread too
+    pinned = None
+    if hasattr(os, "sched_setaffinity"):
+        pinned = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {pinned})
+
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        audio = synthetic_music(args.minutes * 60)
+        files = {"wav": scratch / "long.wav", "mp3": scratch / "long.mp3"}
+        sf.write(files["wav"], audio, SAMPLE_RATE, subtype="PCM_16")
+        sf.write(files["mp3"], audio, SAMPLE_RATE, format="MP3")
+        duration = len(audio) / SAMPLE_RATE
+        decode = {
+            kind: speed(timed(lambda p=path: decode_clip(p), args.repeats), duration)
+            for kind, path in files.items()
+        }
+        models = []
+        for variant in args.variants:
+            model_dir, source = model_dir_for(variant, args.model_root, scratch)
+            print(f"benchmarking {variant} ({source}: {model_dir})", file=sys.stderr)
+            decoded = decode_clip(files["wav"])
+            figures = bench_model(model_dir, decoded, files, args.batch_size, args.repeats)
+            models.append({"source": source, "model_dir": str(model_dir), **figures})
+
+    report = {
+        "machine": machine(),
+        "settings": {
+            "minutes": args.minutes,
+            "audio_seconds": duration,
+            "batch_size": args.batch_size,
+            "repeats": args.repeats,
+            "torch_threads": torch.get_num_threads(),
+            "blas_threads": 1,  # threadpoolctl
+            "pinned_cpu": pinned,
+            "files": {"wav": "16 kHz mono PCM_16", "mp3": "16 kHz mono MPEG layer III"},
+        },
+        "target_x_real_time": TARGET_X_REAL_TIME,
+        "decode": decode,
+        "models": models,
+        "meets_target": all(m["inference"]["x_real_time"] >= TARGET_X_REAL_TIME for m in models),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_markdown(report, args.out.with_suffix(".md"))
+    print(args.out.with_suffix(".md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""DVC: dvc.yaml is generated from params.yaml, is the Snakefile's DAG, and `dvc repro` runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import ParamsError, all_variants, load_params
+from pipeline.dvc_support import main as generate
+from pipeline.dvc_support import render
+from tests.conftest import REPO
+
+PARAMS = load_params(REPO / "params.yaml")
+
+# A small grid (7 variants, 2 seeds) trained for 40 updates: `dvc repro` in about 2 minutes.
+TINY = {
+    "synth": {"clips_per_part": 2, "seed": 7, "label_noise": 0.1},
+    "experiments": {
+        "seeds": [1, 2],
+        "front_ends": ["spectrogram", "raw"],
+        "table1": [{"length": 1024, "stride": 1024}, {"length": 512, "stride": 256}],
+        "table2": {"length": 1024, "stride": 1024, "nonlinearities": ["relu", "log_x2"]},
+        "table3": {
+            "length": 1024,
+            "stride": 1024,
+            "poolings": [{"type": "none", "size": 1}, {"type": "l2", "size": 2}],
+        },
+        "table4": {"pairs": [{"length": 1024, "stride": 1024}], "inits": ["random", "mel"]},
+        "figures": {"filters_pair": {"length": 1024, "stride": 1024}, "l2_pool_size": 2},
+    },
+    "training": {"profiles": {"quick": {"updates": 40, "validate_every": 20}}},
+}
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and key in base else value
+    return merged
+
+
+def _env(workdir: Path | None = None) -> dict[str, str]:
+    """This interpreter first on PATH (dvc.yaml says `python`); the copied code when given."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if workdir is not None:
+        env["PYTHONPATH"] = str(workdir / "src")
+    return env
+
+
+def _run(workdir: Path, *command: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        command, cwd=workdir, env=_env(workdir), capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, f"{command}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def dvc(workdir: Path, *arguments: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return _run(workdir, sys.executable, "-m", "dvc", *arguments, timeout=timeout)
+
+
+def _resolved_stages(tmp_path: Path, params: dict) -> dict:
+    """dvc.yaml generated from params, resolved by DVC itself: name -> stage."""
+    from dvc.repo import Repo
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "dvc.yaml").write_text(render(params))
+    Repo.init(str(tmp_path), no_scm=True)
+    with Repo(str(tmp_path)) as repo:
+        return {stage.name: stage for stage in repo.index.stages}
+
+
+# --- dvc.yaml is generated, never stale -------------------------------------------------------
+
+
+def test_committed_dvc_yaml_is_the_generated_one():
+    committed = (REPO / "dvc.yaml").read_text()
+    assert committed == render(PARAMS), (
+        "dvc.yaml is stale: run `python -m pipeline.dvc_support` and commit the result"
+    )
+
+
+def test_generation_is_deterministic_and_check_reports_staleness(tmp_path, capsys):
+    params, output = tmp_path / "params.yaml", tmp_path / "dvc.yaml"
+    params.write_text(yaml.safe_dump(_merge(PARAMS, TINY)))
+    arguments = ["--params", str(params), "--output", str(output)]
+    assert generate([*arguments, "--check"]) == 1  # no dvc.yaml yet
+    assert generate(arguments) == 0
+    first = output.read_text()
+    assert generate(arguments) == 0 and output.read_text() == first
+    assert generate([*arguments, "--check"]) == 0
+    params.write_text(yaml.safe_dump(PARAMS))
+    assert generate([*arguments, "--check"]) == 1
+    assert "stale" in capsys.readouterr().err
+
+
+def test_other_datasets_are_refused():
+    with pytest.raises(ParamsError, match="dataset"):
+        render({**PARAMS, "dataset": "mtat"})
+
+
+# --- the same DAG as the Snakefile ---------------------------------------------------------------
+
+
+def test_dvc_outputs_are_the_snakefiles_outputs(tmp_path):
+    """Every file Snakemake's DAG writes is a DVC output (or inside one), and vice versa."""
+    (tmp_path / "smk").mkdir()
+    shutil.copy(REPO / "params.yaml", tmp_path / "smk/params.yaml")
+    summary = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+        + ["--directory", str(tmp_path / "smk"), "--summary", "--cores", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(),
+    )
+    assert summary.returncode == 0, summary.stderr[-3000:]
+    snakemake_files = {line.split("\t")[0] for line in summary.stdout.splitlines()[1:]}
+    (tmp_path / "dvc").mkdir()
+    stages = _resolved_stages(tmp_path / "dvc", PARAMS)
+    dvc_outs = {out.def_path for stage in stages.values() for out in stage.outs}
+    for path in snakemake_files:
+        assert path in dvc_outs or any(path.startswith(f"{out}/") for out in dvc_outs), path
+    for out in dvc_outs:
+        assert out in snakemake_files or any(p.startswith(f"{out}/") for p in snakemake_files), out
+    for table in ("table1", "table2", "table3", "table4"):
+        assert stages[table].cmd == f"python -m pipeline table {table}"
+
+
+def test_one_training_stage_per_variant_and_seed(tmp_path):
+    stages = _resolved_stages(tmp_path, PARAMS)
+    commands = {stage.cmd: stage for stage in stages.values()}
+    for variant in all_variants(PARAMS):
+        evaluate = commands[f"python -m pipeline evaluate --variant {variant.name}"]
+        [metric] = [out for out in evaluate.outs if out.metric]
+        assert metric.def_path == f"reports/metrics/synth/{variant.name}.json"
+        assert metric.use_cache, "cached, so dvc checkout and dvc pull restore it"
+        for seed in PARAMS["experiments"]["seeds"]:
+            train = commands[f"python -m pipeline train --variant {variant.name} --seed {seed}"]
+            model_dir = f"models/synth/{variant.name}/seed{seed}"
+            outs = {out.def_path: out for out in train.outs}
+            assert set(outs) == {
+                f"{model_dir}/{f}" for f in ("model.pt", "config.json", "history.csv")
+            }
+            assert outs[f"{model_dir}/history.csv"].plot == {"x": "update", "y": "valid_auc"}
+            # Granularity: only spectrogram variants read (and wait for) a mel cache, their own.
+            mel_deps = {dep.def_path for dep in train.deps if "/mel_" in dep.def_path}
+            stem = f"data/processed/synth/mel_{variant.length}_{variant.stride}"
+            spectrogram = variant.front_end == "spectrogram"
+            assert mel_deps == ({f"{stem}.bin", f"{stem}.csv"} if spectrogram else set())
+            assert f"{model_dir}/model.pt" in {dep.def_path for dep in evaluate.deps}
+    assert len(commands) == len(stages)
+
+
+# --- `dvc repro` end to end ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def repro(tmp_path_factory):
+    """The tiny grid reproduced by DVC from nothing, in a fresh git + DVC repository."""
+    workdir = tmp_path_factory.mktemp("dvc")
+    shutil.copytree(REPO / "src", workdir / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    (workdir / "params.yaml").write_text(yaml.safe_dump(_merge(PARAMS, TINY), sort_keys=False))
+    _run(workdir, sys.executable, "-m", "pipeline.dvc_support")
+    _run(workdir, "git", "init", "-q")
+    dvc(workdir, "init", "-q")
+    dvc(workdir, "repro", timeout=900)
+    return workdir
+
+
+@pytest.mark.slow
+def test_repro_builds_every_table_and_figure(repro):
+    for table in ("table1", "table2", "table3", "table4"):
+        assert len((repro / f"reports/{table}.csv").read_text().splitlines()) >= 2, table
+    for figure in ("fig2_filter_spectra", "fig3_filters", "fig4_l2_pool_groups", "training_curves"):
+        assert (repro / f"reports/figures/{figure}.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
+def test_nothing_changed_after_repro(repro):
+    assert json.loads(dvc(repro, "status", "--json").stdout) == {}
+
+
+@pytest.mark.slow
+def test_metrics_show_lists_the_aucs(repro):
+    shown = json.loads(dvc(repro, "metrics", "show", "--json").stdout)
+    files = shown[""]["data"]  # the workspace
+    summary = files["reports/metrics/synth/raw_512_256.json"]["data"]
+    assert 0.0 <= summary["auc"] <= 1.0
+    assert set(summary["seeds"]) == {"1", "2"}
+
+
+@pytest.mark.slow
+def test_plots_show_renders_the_training_curves(repro, tmp_path):
+    dvc(repro, "plots", "show", "-o", str(tmp_path / "plots"))
+    html = (tmp_path / "plots/index.html").read_text()
+    assert "models/synth/raw_512_256/seed2/history.csv" in html
+    assert (tmp_path / "plots/static").is_dir()
+
+
+@pytest.mark.slow
+def test_a_new_variant_trains_only_itself(repro):
+    """Adding a nonlinearity to Table 2 leaves every trained model up to date."""
+    params_path, dvc_path = repro / "params.yaml", repro / "dvc.yaml"
+    saved = params_path.read_text(), dvc_path.read_text()
+    try:
+        params = yaml.safe_load(saved[0])
+        params["experiments"]["table2"]["nonlinearities"].append("log_abs_x")
+        params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+        _run(repro, sys.executable, "-m", "pipeline.dvc_support")
+        changed = set(json.loads(dvc(repro, "status", "--json").stdout))
+    finally:
+        params_path.write_text(saved[0])
+        dvc_path.write_text(saved[1])
+    assert changed == {
+        "train_raw_logabsx@1024_1024-1",
+        "train_raw_logabsx@1024_1024-2",
+        "evaluate_raw_logabsx@1024_1024",
+        "table2",
+        "figures",
+    }
