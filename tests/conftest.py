@@ -60,3 +60,32 @@ def write_tone(
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, data, rate, format=fmt)
     return path
+
+
+# A small grid (7 variants, 2 seeds) trained for 40 updates: the whole DAG in about a minute.
+TINY = {
+    "synth": {"clips_per_part": 2, "seed": 7, "label_noise": 0.1},
+    "experiments": {
+        "seeds": [1, 2],
+        "front_ends": ["spectrogram", "raw"],
+        "table1": [{"length": 1024, "stride": 1024}, {"length": 512, "stride": 256}],
+        "table2": {"length": 1024, "stride": 1024, "nonlinearities": ["relu", "log_x2"]},
+        "table3": {
+            "length": 1024,
+            "stride": 1024,
+            "poolings": [{"type": "none", "size": 1}, {"type": "l2", "size": 2}],
+        },
+        "table4": {"pairs": [{"length": 1024, "stride": 1024}], "inits": ["random", "mel"]},
+        "figures": {"filters_pair": {"length": 1024, "stride": 1024}, "l2_pool_size": 2},
+    },
+    "training": {"profiles": {"quick": {"updates": 40, "validate_every": 20}}},
+}
+
+
+def merge_params(base: dict, update: dict) -> dict:
+    """params.yaml with nested overrides applied (what Snakemake's --configfile does)."""
+    merged = dict(base)
+    for key, value in update.items():
+        nested = isinstance(value, dict) and key in base
+        merged[key] = merge_params(base[key], value) if nested else value
+    return merged

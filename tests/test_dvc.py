@@ -15,35 +15,9 @@ import yaml
 from pipeline.config import ParamsError, all_variants, load_params
 from pipeline.dvc_support import main as generate
 from pipeline.dvc_support import render
-from tests.conftest import REPO
+from tests.conftest import REPO, TINY, merge_params
 
 PARAMS = load_params(REPO / "params.yaml")
-
-# A small grid (7 variants, 2 seeds) trained for 40 updates: `dvc repro` in about 2 minutes.
-TINY = {
-    "synth": {"clips_per_part": 2, "seed": 7, "label_noise": 0.1},
-    "experiments": {
-        "seeds": [1, 2],
-        "front_ends": ["spectrogram", "raw"],
-        "table1": [{"length": 1024, "stride": 1024}, {"length": 512, "stride": 256}],
-        "table2": {"length": 1024, "stride": 1024, "nonlinearities": ["relu", "log_x2"]},
-        "table3": {
-            "length": 1024,
-            "stride": 1024,
-            "poolings": [{"type": "none", "size": 1}, {"type": "l2", "size": 2}],
-        },
-        "table4": {"pairs": [{"length": 1024, "stride": 1024}], "inits": ["random", "mel"]},
-        "figures": {"filters_pair": {"length": 1024, "stride": 1024}, "l2_pool_size": 2},
-    },
-    "training": {"profiles": {"quick": {"updates": 40, "validate_every": 20}}},
-}
-
-
-def _merge(base: dict, update: dict) -> dict:
-    merged = dict(base)
-    for key, value in update.items():
-        merged[key] = _merge(base[key], value) if isinstance(value, dict) and key in base else value
-    return merged
 
 
 def _env(workdir: Path | None = None) -> dict[str, str]:
@@ -90,7 +64,7 @@ def test_committed_dvc_yaml_is_the_generated_one():
 
 def test_generation_is_deterministic_and_check_reports_staleness(tmp_path, capsys):
     params, output = tmp_path / "params.yaml", tmp_path / "dvc.yaml"
-    params.write_text(yaml.safe_dump(_merge(PARAMS, TINY)))
+    params.write_text(yaml.safe_dump(merge_params(PARAMS, TINY)))
     arguments = ["--params", str(params), "--output", str(output)]
     assert generate([*arguments, "--check"]) == 1  # no dvc.yaml yet
     assert generate(arguments) == 0
@@ -168,7 +142,9 @@ def repro(tmp_path_factory):
     """The tiny grid reproduced by DVC from nothing, in a fresh git + DVC repository."""
     workdir = tmp_path_factory.mktemp("dvc")
     shutil.copytree(REPO / "src", workdir / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    (workdir / "params.yaml").write_text(yaml.safe_dump(_merge(PARAMS, TINY), sort_keys=False))
+    (workdir / "params.yaml").write_text(
+        yaml.safe_dump(merge_params(PARAMS, TINY), sort_keys=False)
+    )
     _run(workdir, sys.executable, "-m", "pipeline.dvc_support")
     _run(workdir, "git", "init", "-q")
     dvc(workdir, "init", "-q")

@@ -13,34 +13,9 @@ import pytest
 import yaml
 
 from pipeline.tables import TABLE1_COLUMNS
-from tests.conftest import REPO
+from tests.conftest import REPO, TINY, merge_params
 
 pytestmark = pytest.mark.slow
-
-TINY = {
-    "synth": {"clips_per_part": 2, "seed": 7, "label_noise": 0.1},
-    "experiments": {
-        "seeds": [1, 2],
-        "front_ends": ["spectrogram", "raw"],
-        "table1": [{"length": 1024, "stride": 1024}, {"length": 512, "stride": 256}],
-        "table2": {"length": 1024, "stride": 1024, "nonlinearities": ["relu", "log_x2"]},
-        "table3": {
-            "length": 1024,
-            "stride": 1024,
-            "poolings": [{"type": "none", "size": 1}, {"type": "l2", "size": 2}],
-        },
-        "table4": {"pairs": [{"length": 1024, "stride": 1024}], "inits": ["random", "mel"]},
-        "figures": {"filters_pair": {"length": 1024, "stride": 1024}, "l2_pool_size": 2},
-    },
-    "training": {"profiles": {"quick": {"updates": 40, "validate_every": 20}}},
-}
-
-
-def _merge(base: dict, update: dict) -> dict:
-    merged = dict(base)
-    for key, value in update.items():
-        merged[key] = _merge(base[key], value) if isinstance(value, dict) and key in base else value
-    return merged
 
 
 def snakemake(workdir: Path, *arguments: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -53,7 +28,7 @@ def snakemake(workdir: Path, *arguments: str, timeout: int = 900) -> subprocess.
 
 def run_workflow(workdir: Path, overrides: dict, *targets: str) -> subprocess.CompletedProcess:
     """Build ``targets`` (default: all) in ``workdir`` with params.yaml plus ``overrides``."""
-    params = _merge(yaml.safe_load((REPO / "params.yaml").read_text()), overrides)
+    params = merge_params(yaml.safe_load((REPO / "params.yaml").read_text()), overrides)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     return snakemake(workdir, *targets, "--cores", "2", "--quiet", "rules")
@@ -155,23 +130,21 @@ def test_folder_dataset_with_broken_clips(tmp_path):
     assert (tmp_path / "run/reports/table1.csv").is_file()
 
 
+def split_mtat(workdir: Path, mtat: Path) -> subprocess.CompletedProcess:
+    """The README's split-only MTAT command, with a base URL where nothing can be fetched."""
+    shutil.copy(REPO / "params.yaml", workdir / "params.yaml")
+    unreachable = "http://127.0.0.1:9/"  # the discard port: any download attempt fails
+    return snakemake(
+        workdir, "data/interim/mtat/split.csv", "--cores", "1", "--config", "dataset=mtat",
+        f"mtat_dir={mtat}", f"mtat_base_url={unreachable}", timeout=300,
+    )  # fmt: skip
+
+
 def test_mtat_split_from_verified_metadata_downloads_nothing(tmp_path, real_metadata):
     """The README's split-only command on a folder holding only MTAT's verified metadata."""
     mtat = tmp_path / "mtat"
     shutil.copytree(real_metadata, mtat)
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    unreachable = "http://127.0.0.1:9/"  # the discard port: any download attempt would fail
-    result = snakemake(
-        tmp_path,
-        "data/interim/mtat/split.csv",
-        "--cores",
-        "1",
-        "--config",
-        "dataset=mtat",
-        f"mtat_dir={mtat}",
-        f"mtat_base_url={unreachable}",
-        timeout=300,
-    )
+    result = split_mtat(tmp_path, mtat)
     assert result.returncode == 0, result.stderr[-3000:]
     split = pd.read_csv(tmp_path / "data/interim/mtat/split.csv")
     assert len(split) == 25863 and len(split.columns) == 4 + 50
@@ -186,18 +159,7 @@ def test_mtat_metadata_that_fails_its_checksum_is_not_used(tmp_path, real_metada
     shutil.copytree(real_metadata, mtat)
     with open(mtat / "annotations_final.csv", "ab") as handle:
         handle.write(b"tampered")
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    result = snakemake(
-        tmp_path,
-        "data/interim/mtat/split.csv",
-        "--cores",
-        "1",
-        "--config",
-        "dataset=mtat",
-        f"mtat_dir={mtat}",
-        "mtat_base_url=http://127.0.0.1:9/",
-        timeout=300,
-    )
+    result = split_mtat(tmp_path, mtat)
     assert result.returncode != 0
     assert "annotations_final.csv" in result.stderr
     assert not (tmp_path / "data/interim/mtat/split.csv").exists()
