@@ -11,7 +11,6 @@ Layout of a cache ``NAME``: ``NAME.bin`` (raw little-endian values, C order) and
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -179,11 +178,6 @@ def build_mel_cache(
         yield from zip(audio_index[_META_COLUMNS].to_dict("records"), results, strict=True)
 
     return _write_cache(CachePaths.of(mel_stem), rows(), np.dtype("<f2"))
-
-
-def default_workers(requested: int | None) -> int:
-    """Workers for a cache job: what the caller was given, else the machine's cores."""
-    return max(1, requested or os.cpu_count() or 1)
 
 
 MEL_ROW_SHAPE = (N_MELS,)

@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from pipeline import atomic  # noqa: E402
 from pipeline.config import TABLE_VARIANTS, Variant, figure_variants  # noqa: E402
 from pipeline.constants import SAMPLE_RATE  # noqa: E402
 from pipeline.paths import Paths  # noqa: E402
@@ -156,12 +157,10 @@ def plot_training_curves(
 
 
 def _save(fig: plt.Figure, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.stem + ".partial.png")
     fig.tight_layout()
-    fig.savefig(partial, dpi=110, metadata={"Software": None})
+    with atomic.atomic_path(out) as partial:
+        fig.savefig(partial, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
-    partial.replace(out)
 
 
 def write_figures(params: dict[str, Any], paths: Paths) -> None:
