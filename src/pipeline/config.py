@@ -95,7 +95,7 @@ def _check_pairs(params: dict[str, Any]) -> None:
 
 
 def _check_variants(params: dict[str, Any]) -> None:
-    """Feature pools must divide the strided layer's filters; figures need their models."""
+    """Feature pools must divide the strided layer's filters (Table 3 and Figure 4)."""
     filters = params["model"]["raw_filters"]
     for index, pooling in enumerate(params["experiments"]["table3"]["poolings"]):
         if filters % pooling["size"]:
@@ -214,10 +214,13 @@ def table4_variants(params: dict[str, Any]) -> list[Variant]:
 def figure_variants(params: dict[str, Any]) -> dict[str, Variant]:
     """The models whose strided-layer filters Figures 2-4 show."""
     figures = params["experiments"]["figures"]
-    pair = figures["filters_pair"]
+    pair, table3 = figures["filters_pair"], params["experiments"]["table3"]
+    pool_size = figures["l2_pool_size"]
     return {
         "filters": Variant("raw", pair["length"], pair["stride"]),
-        "l2_groups": Variant("raw", 1024, 1024, pooling="l2", pool_size=figures["l2_pool_size"]),
+        "l2_groups": Variant(
+            "raw", table3["length"], table3["stride"], pooling="l2", pool_size=pool_size
+        ),
     }
 
 

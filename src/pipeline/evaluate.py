@@ -17,9 +17,8 @@ from pipeline import atomic
 from pipeline.config import Variant
 from pipeline.data import load_window_source
 from pipeline.metrics import mean_auc, per_tag_auc
-from pipeline.models import load_trained
+from pipeline.models import load_trained, select_device
 from pipeline.predict import clip_predictions
-from pipeline.train import select_device
 
 
 def evaluate_variant(
@@ -36,7 +35,7 @@ def evaluate_variant(
     split: str = "test",
 ) -> dict:
     """Write the variant's test AUC per seed and over seeds (JSON) and per tag (CSV)."""
-    torch_device = select_device(device)
+    torch_device = select_device(device, "training.device")
     windows = pd.read_csv(windows_path)
     per_tag, per_seed, source = None, {}, None
     for seed, model_dir in model_dirs.items():

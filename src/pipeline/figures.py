@@ -163,13 +163,24 @@ def _save(fig: plt.Figure, out: Path) -> None:
     plt.close(fig)
 
 
+def _pair_label(variant: Variant) -> str:
+    """'length and stride 512 (32 ms)', or both values when they differ."""
+    ms = 1000 / SAMPLE_RATE
+    if variant.length == variant.stride:
+        return f"length and stride {variant.length} ({variant.length * ms:.0f} ms)"
+    return (
+        f"length {variant.length} ({variant.length * ms:.0f} ms), "
+        f"stride {variant.stride} ({variant.stride * ms:.0f} ms)"
+    )
+
+
 def write_figures(params: dict[str, Any], paths: Paths) -> None:
     """Write every figure of reports/figures from the trained models."""
     seed = params["experiments"]["seeds"][0]
     chosen = figure_variants(params)
     filters_variant: Variant = chosen["filters"]
     filters = strided_filters(paths.model_dir(filters_variant.name, seed))
-    pair = f"length and stride {filters_variant.length} ({filters_variant.length / 16:.0f} ms)"
+    pair = _pair_label(filters_variant)
     plot_filter_spectra(
         filters,
         f"Fig. 2: strided-layer filter spectra, raw audio, {pair}",

@@ -220,6 +220,21 @@ def build_variant_model(
     )
 
 
+def select_device(requested: str, setting: str = "device") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; asking for CUDA without one is an error.
+
+    Accepts ``cpu``, ``cuda`` and ``cuda:N``; ``setting`` names the option in error messages.
+    """
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"{setting} {requested!r}: no CUDA device is visible; use 'auto' or 'cpu'")
+    try:
+        return torch.device(requested)
+    except RuntimeError as error:
+        raise ValueError(f"{setting} {requested!r}: not a device; use auto, cpu or cuda") from error
+
+
 def load_trained(
     model_dir: str | Path, device: torch.device | str = "cpu"
 ) -> tuple[TaggingNetwork, dict[str, Any]]:

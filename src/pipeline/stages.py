@@ -32,11 +32,11 @@ def synth(params: dict[str, Any], workers: int = 1) -> None:
 
 def mtat_metadata(params: dict[str, Any]) -> None:
     """Fetch MTAT's metadata, or verify an existing copy (downloads nothing when verified)."""
-    from pipeline.download import ensure_mtat_metadata, sha256_of
+    from pipeline.download import MTAT_FILES, ensure_mtat_metadata
 
     paths = Paths.of(params)
-    files = ensure_mtat_metadata(paths.raw, params["mtat_base_url"])
-    verified = {str(path): sha256_of(path) for path in files}
+    files = ensure_mtat_metadata(paths.raw, params["mtat_base_url"])  # verifies each checksum
+    verified = {str(path): MTAT_FILES[path.name].sha256 for path in files}
     atomic.write_text(paths.metadata_verified, json.dumps(verified, indent=2) + "\n")
 
 

@@ -40,7 +40,7 @@ from tqdm import tqdm
 from pipeline.audio import UnusableAudio, decode_clip
 from pipeline.constants import SAMPLE_RATE
 from pipeline.mel import log_mel_spectrogram, n_frames
-from pipeline.models import load_trained
+from pipeline.models import load_trained, select_device
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".wav", ".flac", ".ogg", ".aiff", ".aif", ".au"})
 """Files picked up when a folder is given (case-insensitive); a file named explicitly is
@@ -152,15 +152,11 @@ def load_model(
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when available; asking for CUDA without it is a usage error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: no CUDA device is available (use cpu or auto)")
+    """The ``--device`` option as a torch device; a device that cannot be had is a usage error."""
     try:
-        return torch.device(device)
-    except RuntimeError as error:
-        raise UsageError(f"--device {device}: not a device (use auto, cpu or cuda)") from error
+        return select_device(device, "--device")
+    except ValueError as error:
+        raise UsageError(str(error)) from error
 
 
 def window_count(n_samples: int, config: dict[str, Any]) -> int:

@@ -33,21 +33,10 @@ from pipeline.config import (
 from pipeline.constants import SAMPLE_RATE
 from pipeline.data import WindowSource, load_window_source
 from pipeline.metrics import mean_auc, per_tag_auc
-from pipeline.models import build_variant_model
+from pipeline.models import build_variant_model, select_device
 from pipeline.predict import clip_predictions
 
 HISTORY_COLUMNS = ["update", "train_loss", "valid_auc", "best", "elapsed_s"]
-
-
-def select_device(requested: str) -> torch.device:
-    """CUDA when asked for or (with 'auto') when present; otherwise the CPU."""
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            "training.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'"
-        )
-    if requested == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda")
 
 
 def make_deterministic(seed: int, threads: int) -> None:
@@ -106,7 +95,7 @@ def train_variant(
     """Train a variant and write model.pt (best parameters), config.json and history.csv."""
     profile = training_profile(params)
     make_deterministic(seed, params["training"]["threads"])
-    device = select_device(params["training"]["device"])
+    device = select_device(params["training"]["device"], "training.device")
     frames = frames_per_window(window_length_samples(params), variant.length, variant.stride)
     source = load_window_source(variant, split_path, audio_stem, mel_stem, frames)
     windows = pd.read_csv(windows_path)
