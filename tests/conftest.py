@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MTAT = REPO.parent / "shared" / "mtat"
@@ -63,23 +67,7 @@ def write_tone(
 
 
 # A small grid (7 variants, 2 seeds) trained for 40 updates: the whole DAG in about a minute.
-TINY = {
-    "synth": {"clips_per_part": 2, "seed": 7, "label_noise": 0.1},
-    "experiments": {
-        "seeds": [1, 2],
-        "front_ends": ["spectrogram", "raw"],
-        "table1": [{"length": 1024, "stride": 1024}, {"length": 512, "stride": 256}],
-        "table2": {"length": 1024, "stride": 1024, "nonlinearities": ["relu", "log_x2"]},
-        "table3": {
-            "length": 1024,
-            "stride": 1024,
-            "poolings": [{"type": "none", "size": 1}, {"type": "l2", "size": 2}],
-        },
-        "table4": {"pairs": [{"length": 1024, "stride": 1024}], "inits": ["random", "mel"]},
-        "figures": {"filters_pair": {"length": 1024, "stride": 1024}, "l2_pool_size": 2},
-    },
-    "training": {"profiles": {"quick": {"updates": 40, "validate_every": 20}}},
-}
+TINY = yaml.safe_load((REPO / "tests/tiny_grid.yaml").read_text())
 
 
 def merge_params(base: dict, update: dict) -> dict:
@@ -89,3 +77,77 @@ def merge_params(base: dict, update: dict) -> dict:
         nested = isinstance(value, dict) and key in base
         merged[key] = merge_params(base[key], value) if nested else value
     return merged
+
+
+def tool_env(workdir: Path | None = None, **extra: str) -> dict[str, str]:
+    """This interpreter first on PATH (dvc.yaml says `python`); ``workdir``'s code when given."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", **extra)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if workdir is not None:
+        env["PYTHONPATH"] = str(workdir / "src")
+    return env
+
+
+def run_tool(
+    workdir: Path, *command: str, timeout: int = 600, check: bool = True, **env: str
+) -> subprocess.CompletedProcess:
+    """Run a command in ``workdir`` with its own code; fail with its output unless ``check``."""
+    result = subprocess.run(
+        command,
+        cwd=workdir,
+        env=tool_env(workdir, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check:
+        assert result.returncode == 0, (
+            f"{command}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def dvc(workdir: Path, *arguments: str, **options) -> subprocess.CompletedProcess:
+    return run_tool(workdir, sys.executable, "-m", "dvc", *arguments, **options)
+
+
+GIT_USER = ("-c", "user.name=e2e-tagging tests", "-c", "user.email=tests@e2e-tagging.invalid")
+
+
+def copy_project(destination: Path) -> Path:
+    """The project's code and workflow (tracked or new, never ignored files) copied to a folder."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+@pytest.fixture(scope="session")
+def tiny_dvc_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project on the tiny grid, reproduced by `dvc repro` from nothing and committed.
+
+    A git + DVC repository with the committed .dvc/config, so its default remote is the
+    folder ``e2e-tagging-dvc-store`` beside it, in this session's temporary folder.
+    """
+    workdir = tmp_path_factory.mktemp("dvc")
+    for name in ("src", "workflow"):
+        shutil.copytree(REPO / name, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "Snakefile", workdir)
+    params = merge_params(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run_tool(workdir, sys.executable, "-m", "pipeline.dvc_support")
+    run_tool(workdir, "git", "init", "-q")
+    dvc(workdir, "init", "-q")
+    shutil.copy(REPO / ".dvc/config", workdir / ".dvc/config")
+    dvc(workdir, "repro", timeout=900)
+    run_tool(workdir, "git", "add", "-A")
+    run_tool(workdir, "git", *GIT_USER, "commit", "-q", "-m", "tiny grid, pinned")
+    return workdir

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,30 +14,9 @@ import yaml
 from pipeline.config import ParamsError, all_variants, load_params
 from pipeline.dvc_support import main as generate
 from pipeline.dvc_support import render
-from tests.conftest import REPO, TINY, merge_params
+from tests.conftest import REPO, TINY, dvc, merge_params, run_tool, tool_env
 
 PARAMS = load_params(REPO / "params.yaml")
-
-
-def _env(workdir: Path | None = None) -> dict[str, str]:
-    """This interpreter first on PATH (dvc.yaml says `python`); the copied code when given."""
-    env = dict(os.environ, DVC_NO_ANALYTICS="1")
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    if workdir is not None:
-        env["PYTHONPATH"] = str(workdir / "src")
-    return env
-
-
-def _run(workdir: Path, *command: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        command, cwd=workdir, env=_env(workdir), capture_output=True, text=True, timeout=timeout
-    )
-    assert result.returncode == 0, f"{command}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result
-
-
-def dvc(workdir: Path, *arguments: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return _run(workdir, sys.executable, "-m", "dvc", *arguments, timeout=timeout)
 
 
 def _resolved_stages(tmp_path: Path, params: dict) -> dict:
@@ -94,7 +72,7 @@ def test_dvc_outputs_are_the_snakefiles_outputs(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
-        env=_env(),
+        env=tool_env(),
     )
     assert summary.returncode == 0, summary.stderr[-3000:]
     snakemake_files = {line.split("\t")[0] for line in summary.stdout.splitlines()[1:]}
@@ -137,19 +115,9 @@ def test_one_training_stage_per_variant_and_seed(tmp_path):
 # --- `dvc repro` end to end ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def repro(tmp_path_factory):
-    """The tiny grid reproduced by DVC from nothing, in a fresh git + DVC repository."""
-    workdir = tmp_path_factory.mktemp("dvc")
-    shutil.copytree(REPO / "src", workdir / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    (workdir / "params.yaml").write_text(
-        yaml.safe_dump(merge_params(PARAMS, TINY), sort_keys=False)
-    )
-    _run(workdir, sys.executable, "-m", "pipeline.dvc_support")
-    _run(workdir, "git", "init", "-q")
-    dvc(workdir, "init", "-q")
-    dvc(workdir, "repro", timeout=900)
-    return workdir
+@pytest.fixture
+def repro(tiny_dvc_repo):
+    return tiny_dvc_repo
 
 
 @pytest.mark.slow
@@ -191,7 +159,7 @@ def test_a_new_variant_trains_only_itself(repro):
         params = yaml.safe_load(saved[0])
         params["experiments"]["table2"]["nonlinearities"].append("log_abs_x")
         params_path.write_text(yaml.safe_dump(params, sort_keys=False))
-        _run(repro, sys.executable, "-m", "pipeline.dvc_support")
+        run_tool(repro, sys.executable, "-m", "pipeline.dvc_support")
         changed = set(json.loads(dvc(repro, "status", "--json").stdout))
     finally:
         params_path.write_text(saved[0])

@@ -1,0 +1,42 @@
+"""What decides the floating-point bits of a result on this machine.
+
+The pipeline is deterministic: the same inputs give the same bytes on the same machine. Across
+machines, three libraries pick SIMD kernels at run time, and different kernels round
+differently: numpy's ufuncs (e.g. ``exp``, ``log1p``) and OpenBLAS (the mel filterbank
+product) in the mel caches, torch's CPU kernels and oneDNN in the models. The fingerprint
+below names those choices, so a pinned result can say which machines it is exact for.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+
+def _openblas_architecture() -> str:
+    """The kernel family numpy's OpenBLAS dispatched to (e.g. Haswell, SkylakeX, Zen)."""
+    from threadpoolctl import threadpool_info
+
+    for pool in threadpool_info():
+        if pool.get("internal_api") == "openblas" and "numpy" in str(pool.get("filepath", "")):
+            return str(pool.get("architecture"))
+    return "unknown"
+
+
+def numerics_fingerprint() -> dict[str, Any]:
+    """Library versions and the SIMD kernels they chose: equal fingerprints, equal bits."""
+    import numpy as np
+    import soundfile
+    import torch
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    return {
+        "machine": platform.machine(),
+        "numpy": np.__version__,
+        "numpy_dispatch": sorted(f for f in __cpu_dispatch__ if __cpu_features__.get(f)),
+        "openblas": _openblas_architecture(),
+        "torch": torch.__version__,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "soundfile": soundfile.__version__,
+        "libsndfile": soundfile.__libsndfile_version__,
+    }
