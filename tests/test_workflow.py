@@ -88,6 +88,37 @@ def test_nothing_left_to_do_after_a_run(tiny_runs):
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
 
+def _job_counts(dry_run_output: str) -> dict[str, int]:
+    """Snakemake's "Job stats" table of a dry run: rule -> jobs."""
+    counts, table = {}, dry_run_output.split("Job stats:", 1)[-1].splitlines()
+    for line in table[3:]:
+        fields = line.split()
+        if len(fields) != 2 or not fields[1].isdigit() or fields[0] == "total":
+            break
+        counts[fields[0]] = int(fields[1])
+    return counts
+
+
+def test_a_new_variant_runs_only_its_own_jobs(tiny_runs):
+    """Granularity under Snakemake, as under DVC (tests/test_dvc.py): adding a nonlinearity
+    to Table 2 trains and evaluates only the new variant, then Table 2 and the figures."""
+    params_path = tiny_runs[0] / "params.yaml"
+    saved = params_path.read_text()
+    try:
+        params = yaml.safe_load(saved)
+        params["experiments"]["table2"]["nonlinearities"].append("log_abs_x")
+        params_path.write_text(yaml.safe_dump(params))
+        dry = snakemake(tiny_runs[0], "-n", "--cores", "1", timeout=300)
+    finally:
+        params_path.write_text(saved)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    output = dry.stdout + dry.stderr
+    assert _job_counts(output) == {"all": 1, "evaluate": 1, "figures": 1, "table": 1, "train": 2}
+    assert "raw_1024_1024_logabsx/seed2/model.pt" in output
+    assert "output: reports/table2.csv" in output
+    assert "output: reports/table1.csv" not in output
+
+
 def test_bad_param_stops_before_anything_is_written(tmp_path):
     result = run_workflow(tmp_path, {**TINY, "split": {"n_tags": 0, "flavour": "paper"}})
     assert result.returncode != 0

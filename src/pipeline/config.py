@@ -231,6 +231,27 @@ TABLE_VARIANTS = {
     "table4": table4_variants,
 }
 
+# The params.yaml keys each table reads besides its variants' metrics, so that Snakemake
+# (params) and DVC (dvc.yaml `params:`) rebuild a table only when its own settings change.
+TABLE_SETTINGS = {
+    "table1": ["experiments.front_ends", "experiments.table1"],
+    "table2": ["experiments.table2"],
+    # Table 3 counts each variant's parameters: it builds the networks.
+    "table3": ["experiments.table3", "model", "split.n_tags", "audio.window_seconds"],
+    "table4": ["experiments.table4"],
+}
+
+
+def settings(params: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """The values of dotted params.yaml keys, e.g. ``["split.n_tags"]``."""
+    values = {}
+    for key in keys:
+        value: Any = params
+        for part in key.split("."):
+            value = value[part]
+        values[key] = value
+    return values
+
 
 def all_variants(params: dict[str, Any]) -> list[Variant]:
     """Every variant any table or figure needs, each once, in a stable order."""

@@ -30,6 +30,7 @@ import yaml
 
 from pipeline.config import (
     PARAMS_FILE,
+    TABLE_SETTINGS,
     TABLE_VARIANTS,
     ParamsError,
     Variant,
@@ -58,13 +59,6 @@ HEADER = """\
 SRC = "src/pipeline"
 TRAIN_CODE = [f"{SRC}/{m}.py" for m in ("train", "models", "data", "predict", "metrics")]
 EVALUATE_CODE = [f"{SRC}/{m}.py" for m in ("evaluate", "models", "data", "predict", "metrics")]
-TABLE_PARAMS = {
-    "table1": ["experiments.front_ends", "experiments.table1"],
-    "table2": ["experiments.table2"],
-    # Table 3 counts each variant's parameters: it builds the networks.
-    "table3": ["experiments.table3", "model", "split.n_tags", "audio.window_seconds"],
-    "table4": ["experiments.table4"],
-}
 
 
 def _pair(length: int, stride: int) -> str:
@@ -220,7 +214,7 @@ def _report_stages(params: dict[str, Any], paths: Paths) -> dict[str, Any]:
         stages[table] = {
             "cmd": f"python -m pipeline table {table}",
             "deps": [*metrics, *code],
-            "params": TABLE_PARAMS[table],
+            "params": TABLE_SETTINGS[table],
             "outs": [f"reports/{table}.csv"],
         }
     seeds = params["experiments"]["seeds"]

@@ -1,5 +1,5 @@
 # Stage 4: the tables, the figures, and the captions of `snakemake --report`.
-from pipeline.config import TABLE_VARIANTS
+from pipeline.config import TABLE_SETTINGS, TABLE_VARIANTS, settings
 from pipeline.figures import FIGURE_FILES
 
 TABLES = list(TABLE_VARIANTS)
@@ -16,7 +16,7 @@ rule table:
             category="Tables",
         ),
     params:
-        experiments=config["experiments"],
+        settings=lambda wc: settings(config, TABLE_SETTINGS[wc.table]),
     wildcard_constraints:
         table="|".join(TABLES),
     script:
