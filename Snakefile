@@ -26,5 +26,5 @@ include: "workflow/rules/reports.smk"
 rule all:
     default_target: True
     input:
-        expand("reports/{table}.csv", table=TABLES),
+        expand(str(PATHS.table("{table}")), table=TABLES),
         FIGURES,

@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.config import merge_params
 from pipeline.numerics import numerics_fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,21 +66,13 @@ GROUPS = [
 ]
 
 
-def _merge(base: dict, update: dict) -> dict:
-    merged = dict(base)
-    for key, value in update.items():
-        nested = isinstance(value, dict) and isinstance(base.get(key), dict)
-        merged[key] = _merge(base[key], value) if nested else value
-    return merged
-
-
 def _group(path: str) -> str | None:
     return next((name for name, matches in GROUPS if matches(path)), None)
 
 
 def build(workdir: Path, env_overrides: dict[str, str]) -> tuple[dict[str, str], float]:
     """Run the grid in ``workdir``; md5 of every output file, and the wall time."""
-    params = _merge(yaml.safe_load((REPO / "params.yaml").read_text()), GRID)
+    params = merge_params(yaml.safe_load((REPO / "params.yaml").read_text()), GRID)
     workdir.mkdir(parents=True)
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     env = dict(os.environ, **env_overrides)

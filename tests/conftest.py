@@ -14,6 +14,8 @@ import pytest
 import soundfile as sf
 import yaml
 
+from pipeline.config import merge_params
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MTAT = REPO.parent / "shared" / "mtat"
 REAL_CLIP = SHARED_MTAT / "audio" / "e" / "joram-moments_of_clarity-08-solipsism-59-88.mp3"
@@ -68,15 +70,6 @@ def write_tone(
 
 # A small grid (7 variants, 2 seeds) trained for 40 updates: the whole DAG in about a minute.
 TINY = yaml.safe_load((REPO / "tests/tiny_grid.yaml").read_text())
-
-
-def merge_params(base: dict, update: dict) -> dict:
-    """params.yaml with nested overrides applied (what Snakemake's --configfile does)."""
-    merged = dict(base)
-    for key, value in update.items():
-        nested = isinstance(value, dict) and key in base
-        merged[key] = merge_params(base[key], value) if nested else value
-    return merged
 
 
 def tool_env(workdir: Path | None = None, **extra: str) -> dict[str, str]:

@@ -115,27 +115,22 @@ def test_one_training_stage_per_variant_and_seed(tmp_path):
 # --- `dvc repro` end to end ------------------------------------------------------------------
 
 
-@pytest.fixture
-def repro(tiny_dvc_repo):
-    return tiny_dvc_repo
-
-
 @pytest.mark.slow
-def test_repro_builds_every_table_and_figure(repro):
+def test_repro_builds_every_table_and_figure(tiny_dvc_repo):
     for table in ("table1", "table2", "table3", "table4"):
-        assert len((repro / f"reports/{table}.csv").read_text().splitlines()) >= 2, table
+        assert len((tiny_dvc_repo / f"reports/{table}.csv").read_text().splitlines()) >= 2, table
     for figure in ("fig2_filter_spectra", "fig3_filters", "fig4_l2_pool_groups", "training_curves"):
-        assert (repro / f"reports/figures/{figure}.png").read_bytes().startswith(b"\x89PNG")
+        assert (tiny_dvc_repo / f"reports/figures/{figure}.png").read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.slow
-def test_nothing_changed_after_repro(repro):
-    assert json.loads(dvc(repro, "status", "--json").stdout) == {}
+def test_nothing_changed_after_repro(tiny_dvc_repo):
+    assert json.loads(dvc(tiny_dvc_repo, "status", "--json").stdout) == {}
 
 
 @pytest.mark.slow
-def test_metrics_show_lists_the_aucs(repro):
-    shown = json.loads(dvc(repro, "metrics", "show", "--json").stdout)
+def test_metrics_show_lists_the_aucs(tiny_dvc_repo):
+    shown = json.loads(dvc(tiny_dvc_repo, "metrics", "show", "--json").stdout)
     files = shown[""]["data"]  # the workspace
     summary = files["reports/metrics/synth/raw_512_256.json"]["data"]
     assert 0.0 <= summary["auc"] <= 1.0
@@ -143,24 +138,24 @@ def test_metrics_show_lists_the_aucs(repro):
 
 
 @pytest.mark.slow
-def test_plots_show_renders_the_training_curves(repro, tmp_path):
-    dvc(repro, "plots", "show", "-o", str(tmp_path / "plots"))
+def test_plots_show_renders_the_training_curves(tiny_dvc_repo, tmp_path):
+    dvc(tiny_dvc_repo, "plots", "show", "-o", str(tmp_path / "plots"))
     html = (tmp_path / "plots/index.html").read_text()
     assert "models/synth/raw_512_256/seed2/history.csv" in html
     assert (tmp_path / "plots/static").is_dir()
 
 
 @pytest.mark.slow
-def test_a_new_variant_trains_only_itself(repro):
+def test_a_new_variant_trains_only_itself(tiny_dvc_repo):
     """Adding a nonlinearity to Table 2 leaves every trained model up to date."""
-    params_path, dvc_path = repro / "params.yaml", repro / "dvc.yaml"
+    params_path, dvc_path = tiny_dvc_repo / "params.yaml", tiny_dvc_repo / "dvc.yaml"
     saved = params_path.read_text(), dvc_path.read_text()
     try:
         params = yaml.safe_load(saved[0])
         params["experiments"]["table2"]["nonlinearities"].append("log_abs_x")
         params_path.write_text(yaml.safe_dump(params, sort_keys=False))
-        run_tool(repro, sys.executable, "-m", "pipeline.dvc_support")
-        changed = set(json.loads(dvc(repro, "status", "--json").stdout))
+        run_tool(tiny_dvc_repo, sys.executable, "-m", "pipeline.dvc_support")
+        changed = set(json.loads(dvc(tiny_dvc_repo, "status", "--json").stdout))
     finally:
         params_path.write_text(saved[0])
         dvc_path.write_text(saved[1])

@@ -81,22 +81,14 @@ def check_outputs(root: Path = Path(".")) -> list[OutputCheck]:
     return checks
 
 
-def out_of_date(root: Path = Path("."), stages: list[str] | None = None) -> dict[str, Any]:
-    """``dvc status``: {} when every output (of ``stages`` and what they need) is pinned and
-    cached, and every dependency (code, params, upstream outputs) matches dvc.lock."""
-    with _open_repo(root) as repo:
-        return repo.status(targets=stages or None, with_deps=True)
-
-
-def stage_outputs(root: Path = Path("."), stages: list[str] | None = None) -> list[str]:
+def _stage_outputs(repo: Any, stages: list[str] | None) -> list[str]:
     """The output paths of ``stages`` (all stages when none are named)."""
-    with _open_repo(root) as repo:
-        return [
-            str(out.def_path)
-            for stage in repo.index.stages
-            if not stages or stage.addressing in stages or stage.name in stages
-            for out in stage.outs
-        ]
+    return [
+        str(out.def_path)
+        for stage in repo.index.stages
+        if not stages or stage.addressing in stages or stage.name in stages
+        for out in stage.outs
+    ]
 
 
 def pull(
@@ -113,7 +105,11 @@ def sync(root: Path = Path("."), stages: list[str] | None = None, cores: int = 1
     Returns the paths handed to ``snakemake --touch``; raises :class:`ArtefactError` naming the
     out-of-date stages (and touches nothing) otherwise.
     """
-    status = out_of_date(root, stages)
+    with _open_repo(root) as repo:
+        # `dvc status`: {} when every output (of ``stages`` and what they need) is pinned and
+        # cached, and every dependency (code, params, upstream outputs) matches dvc.lock.
+        status = repo.status(targets=stages or None, with_deps=True)
+        outputs = _stage_outputs(repo, stages)
     if status:
         lines = [f"  {stage}: {_describe(changes)}" for stage, changes in status.items()]
         raise ArtefactError(
@@ -123,7 +119,7 @@ def sync(root: Path = Path("."), stages: list[str] | None = None, cores: int = 1
         )
     # A directory output (the dataset) is Snakemake's rule's files inside it; they are
     # upstream of the file outputs, which --touch reaches through the DAG.
-    targets = [path for path in stage_outputs(root, stages) if not (root / path).is_dir()]
+    targets = [path for path in outputs if not (root / path).is_dir()]
     if not targets:
         return []
     command = [sys.executable, "-m", "snakemake", *targets, "--touch", "--cores", str(cores)]

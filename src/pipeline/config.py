@@ -48,6 +48,15 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(parts) if parts else "(top level)"
 
 
+def merge_params(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with nested overrides from ``update`` applied (what ``--configfile`` does)."""
+    merged = dict(base)
+    for key, value in update.items():
+        nested = isinstance(value, dict) and isinstance(base.get(key), dict)
+        merged[key] = merge_params(base[key], value) if nested else value
+    return merged
+
+
 def validate_params(params: dict[str, Any]) -> None:
     """Check params against the schema and the cross-field rules; raise on the first problem."""
     validator = jsonschema.Draft202012Validator(load_schema())

@@ -215,7 +215,7 @@ def _report_stages(params: dict[str, Any], paths: Paths) -> dict[str, Any]:
             "cmd": f"python -m pipeline table {table}",
             "deps": [*metrics, *code],
             "params": TABLE_SETTINGS[table],
-            "outs": [f"reports/{table}.csv"],
+            "outs": [str(paths.table(table))],
         }
     seeds = params["experiments"]["seeds"]
     filter_models = [

@@ -67,6 +67,10 @@ class Paths:
     def model_dir(self, variant: str, seed: int) -> Path:
         return Path("models") / self.dataset / variant / f"seed{seed}"
 
+    def table(self, name: str) -> Path:
+        """``reports/table1.csv`` ...; ``name`` may be a Snakemake wildcard such as ``{table}``."""
+        return Path("reports") / f"{name}.csv"
+
     @property
     def figures(self) -> Path:
         return Path("reports/figures")

@@ -154,7 +154,7 @@ def table(params: dict[str, Any], name: str) -> None:
 
     paths = Paths.of(params)
     result = TABLE_BUILDERS[name](params, paths.metrics_dir)
-    atomic.write_csv(result, Path("reports") / f"{name}.csv", float_format="%.4f")
+    atomic.write_csv(result, paths.table(name), float_format="%.4f")
     print(result.to_string(index=False))
 
 

@@ -3,7 +3,7 @@ from pipeline.config import TABLE_SETTINGS, TABLE_VARIANTS, settings
 from pipeline.figures import FIGURE_FILES
 
 TABLES = list(TABLE_VARIANTS)
-FIGURES = [f"reports/figures/{name}" for name in FIGURE_FILES.values()]
+FIGURES = [str(PATHS.figures / name) for name in FIGURE_FILES.values()]
 
 
 rule table:
@@ -11,7 +11,7 @@ rule table:
         metrics=lambda wc: [f"{METRICS}/{v.name}.json" for v in TABLE_VARIANTS[wc.table](config)],
     output:
         table=report(
-            "reports/{table}.csv",
+            str(PATHS.table("{table}")),
             caption="../report/table.rst",
             category="Tables",
         ),
