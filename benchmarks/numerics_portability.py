@@ -10,8 +10,10 @@ with the kernels forced to the choices other CPUs would make:
 * ``skylakex_blas``: OpenBLAS's Intel AVX-512 kernels (``OPENBLAS_CORETYPE=SkylakeX``),
   which numpy uses on Intel server CPUs.
 
-Then it compares every output file with the native build, grouped by step. This emulates
-other CPUs; it does not run on them.
+Then it compares every output file with the native build, grouped by step, and times a
+training update of three networks under each build's kernels (one thread, minibatch 10):
+the price of forcing the same kernels everywhere. This emulates other CPUs; it does not
+run on them.
 
     python benchmarks/numerics_portability.py
 
@@ -50,6 +52,10 @@ BUILDS: dict[str, dict[str, str]] = {
     },
     "skylakex_blas": {"OPENBLAS_CORETYPE": "SkylakeX"},
 }
+
+# Networks whose training update is timed: (front end, length, stride).
+TIMED = [("raw", 256, 256), ("raw", 1024, 1024), ("spectrogram", 512, 256)]
+WARMUP, TIMED_UPDATES = 10, 50
 
 # Output groups, in DAG order: (name, predicate on the relative path).
 GROUPS = [
@@ -94,6 +100,53 @@ def build(workdir: Path, env_overrides: dict[str, str]) -> tuple[dict[str, str],
     return hashes, seconds
 
 
+def time_updates() -> dict[str, float]:
+    """ms per SGD update of each TIMED network on random data (run in a child process, so
+    the kernels are those its environment selects)."""
+    import torch
+
+    from pipeline.config import frames_per_window, window_length_samples
+    from pipeline.models import build_model
+    from pipeline.windows import raw_window_samples
+
+    torch.set_num_threads(1)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    window = window_length_samples(params)
+    timings = {}
+    for front_end, length, stride in TIMED:
+        torch.manual_seed(0)
+        frames = frames_per_window(window, length, stride)
+        model = build_model(front_end, length, stride, frames, 50, params["model"])
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+        shape = (
+            (10, raw_window_samples(frames, length, stride))
+            if front_end == "raw"
+            else (10, frames, 128)
+        )
+        x, y = torch.randn(shape), (torch.rand(10, 50) > 0.8).float()
+        for update in range(WARMUP + TIMED_UPDATES):
+            if update == WARMUP:
+                start = time.perf_counter()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        ms = (time.perf_counter() - start) / TIMED_UPDATES * 1000
+        timings[f"{front_end}_{length}_{stride}"] = round(ms, 2)
+    return timings
+
+
+def _timed_in(env_overrides: dict[str, str]) -> dict[str, float]:
+    child = subprocess.run(
+        [sys.executable, __file__, "--time-updates"],
+        env=dict(os.environ, **env_overrides),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(child.stdout)
+
+
 def main() -> int:
     results: dict[str, Any] = {"builds": {}, "grid": GRID, "machine": numerics_fingerprint()}
     with tempfile.TemporaryDirectory(prefix="numerics-") as scratch:
@@ -102,6 +155,8 @@ def main() -> int:
             print(f"building {name} ...", flush=True)
             hashes[name], seconds = build(Path(scratch) / name, overrides)
             results["builds"][name] = {"env": overrides, "seconds": round(seconds, 1)}
+    for name, overrides in BUILDS.items():
+        results["builds"][name]["ms_per_update"] = _timed_in(overrides)
     native = hashes["native"]
     table = []
     for name in BUILDS:
@@ -128,6 +183,17 @@ def main() -> int:
     for group, _ in GROUPS:
         cells = [f"{row[group]['same']} / {row[group]['files']}" for row in table]
         lines.append(f"| {group} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"ms per training update (one thread, minibatch 10, mean of {TIMED_UPDATES} after "
+        f"{WARMUP} warm-up updates; run it on an otherwise idle machine):",
+        "",
+        "| network | " + " | ".join(BUILDS) + " |",
+        "| --- |" + " --- |" * len(BUILDS),
+    ]
+    for network in results["builds"]["native"]["ms_per_update"]:
+        cells = [str(results["builds"][b]["ms_per_update"][network]) for b in BUILDS]
+        lines.append(f"| {network} | " + " | ".join(cells) + " |")
     lines += ["", "Builds: " + json.dumps(results["builds"])]
     (OUT / "numerics_portability.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -135,4 +201,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--time-updates"]:
+        print(json.dumps(time_updates()))
+        sys.exit(0)
     sys.exit(main())
