@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from pipeline.config import merge_params
-from pipeline.numerics import numerics_fingerprint
+from pipeline.repro.numerics import numerics_fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "reports/bench"
@@ -106,8 +106,8 @@ def time_updates() -> dict[str, float]:
     import torch
 
     from pipeline.config import frames_per_window, window_length_samples
-    from pipeline.models import build_model
-    from pipeline.windows import raw_window_samples
+    from pipeline.features.windows import raw_window_samples
+    from pipeline.training.networks import build_model
 
     torch.set_num_threads(1)
     params = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -3,10 +3,11 @@
 Makes a deterministic synthetic recording (default 10 minutes, 16 kHz mono, as WAV and as
 MP3), then times, with one thread and the process pinned to one core:
 
-* decode: :func:`pipeline.audio.decode_clip` of the WAV and of the MP3;
+* decode: :func:`pipeline.data.audio.decode_clip` of the WAV and of the MP3;
 * inference, per model: features (mel-spectrogram or raw window cutting) and the network's
   forward passes over all consecutive windows, separately and together;
-* end to end: :func:`pipeline.tagger.tag_files` on each file (model load + decode + inference).
+* end to end: :func:`pipeline.tagging.tagger.tag_files` on each file (model load, decode,
+  inference).
 
 Each figure is the best of ``--repeats`` runs (the machine may be shared; the median is also
 kept). Models come from ``--model-root`` (default models/synth) when trained; otherwise an
@@ -37,11 +38,11 @@ import soundfile as sf
 import torch
 from threadpoolctl import threadpool_limits
 
-from pipeline.audio import decode_clip
 from pipeline.config import find_variant, frames_per_window, load_params, window_length_samples
 from pipeline.constants import SAMPLE_RATE
-from pipeline.models import build_variant_model
-from pipeline.tagger import load_models, model_dirs, tag_files, window_features
+from pipeline.data.audio import decode_clip
+from pipeline.tagging.tagger import load_models, model_dirs, tag_files, window_features
+from pipeline.training.networks import build_variant_model
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_X_REAL_TIME = 1000.0

@@ -136,7 +136,7 @@ def tiny_dvc_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(REPO / "Snakefile", workdir)
     params = merge_params(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run_tool(workdir, sys.executable, "-m", "pipeline.dvc_support")
+    run_tool(workdir, sys.executable, "-m", "pipeline.repro.dvc_support")
     run_tool(workdir, "git", "init", "-q")
     dvc(workdir, "init", "-q")
     shutil.copy(REPO / ".dvc/config", workdir / ".dvc/config")

@@ -1,7 +1,7 @@
 """Every artefact path, in one place, so Snakemake rules and DVC stages agree.
 
 Data flows one way: data/raw -> data/interim -> data/processed -> models -> reports.
-Caches are named by stem (``.bin`` data + ``.csv`` index, see :mod:`pipeline.cache`).
+Caches are named by stem (``.bin`` data + ``.csv`` index, see :mod:`pipeline.features.cache`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from pipeline.paths import Paths
 
 def synth(params: dict[str, Any], workers: int = 1) -> None:
     """Generate the embedded MTAT-layout dataset."""
-    from pipeline.synth import generate_synth_dataset
+    from pipeline.data.synth import generate_synth_dataset
 
     settings = params["synth"]
     generate_synth_dataset(
@@ -32,7 +32,7 @@ def synth(params: dict[str, Any], workers: int = 1) -> None:
 
 def mtat_metadata(params: dict[str, Any]) -> None:
     """Fetch MTAT's metadata, or verify an existing copy (downloads nothing when verified)."""
-    from pipeline.download import MTAT_FILES, ensure_mtat_metadata
+    from pipeline.data.download import MTAT_FILES, ensure_mtat_metadata
 
     paths = Paths.of(params)
     files = ensure_mtat_metadata(paths.raw, params["mtat_base_url"])  # verifies each checksum
@@ -42,7 +42,7 @@ def mtat_metadata(params: dict[str, Any]) -> None:
 
 def audio_ready(params: dict[str, Any]) -> None:
     """Make the dataset's audio available (downloading MTAT's when needed) and record it."""
-    from pipeline.datasets import prepare_audio
+    from pipeline.data.datasets import prepare_audio
 
     paths = Paths.of(params)
     prepare_audio(params["dataset"], paths.raw, paths.audio_ready, params["mtat_base_url"])
@@ -50,7 +50,7 @@ def audio_ready(params: dict[str, Any]) -> None:
 
 def split(params: dict[str, Any]) -> None:
     """The part-based split with the K most frequent tags."""
-    from pipeline.split import split_summary, write_split
+    from pipeline.data.split import split_summary, write_split
 
     paths = Paths.of(params)
     table = write_split(
@@ -61,7 +61,7 @@ def split(params: dict[str, Any]) -> None:
 
 def decode_audio(params: dict[str, Any], workers: int = 1) -> None:
     """Decode every clip once into the int16 audio cache; list unusable clips."""
-    from pipeline.cache import build_audio_cache
+    from pipeline.features.cache import build_audio_cache
 
     paths = Paths.of(params)
     build_audio_cache(
@@ -76,7 +76,7 @@ def decode_audio(params: dict[str, Any], workers: int = 1) -> None:
 
 def windows(params: dict[str, Any], length: int, stride: int) -> None:
     """Consecutive evaluation windows of one (length, stride) pair."""
-    from pipeline.windows import write_windows
+    from pipeline.features.windows import write_windows
 
     paths = Paths.of(params)
     write_windows(
@@ -90,7 +90,7 @@ def windows(params: dict[str, Any], length: int, stride: int) -> None:
 
 def mel_cache(params: dict[str, Any], length: int, stride: int, workers: int = 1) -> None:
     """The compressed mel-spectrogram cache of one (length, stride) pair."""
-    from pipeline.cache import build_mel_cache
+    from pipeline.features.cache import build_mel_cache
 
     paths = Paths.of(params)
     build_mel_cache(
@@ -112,7 +112,7 @@ def _mel_stem(paths: Paths, variant: Variant) -> Path | None:
 
 def train(params: dict[str, Any], variant_name: str, seed: int) -> None:
     """Train one variant of the grid with one seed."""
-    from pipeline.train import train_variant
+    from pipeline.training.loop import train_variant
 
     paths = Paths.of(params)
     variant = find_variant(params, variant_name)
@@ -130,7 +130,7 @@ def train(params: dict[str, Any], variant_name: str, seed: int) -> None:
 
 def evaluate(params: dict[str, Any], variant_name: str) -> None:
     """Clip-level test AUC of one trained variant, for every seed."""
-    from pipeline.evaluate import evaluate_variant
+    from pipeline.evaluation.evaluate import evaluate_variant
 
     paths = Paths.of(params)
     variant = find_variant(params, variant_name)
@@ -150,7 +150,7 @@ def evaluate(params: dict[str, Any], variant_name: str) -> None:
 
 def table(params: dict[str, Any], name: str) -> None:
     """One of the paper's tables (table1-table3) or our Table 4, from the per-variant metrics."""
-    from pipeline.tables import TABLE_BUILDERS
+    from pipeline.evaluation.tables import TABLE_BUILDERS
 
     paths = Paths.of(params)
     result = TABLE_BUILDERS[name](params, paths.metrics_dir)
@@ -160,6 +160,6 @@ def table(params: dict[str, Any], name: str) -> None:
 
 def figures(params: dict[str, Any]) -> None:
     """The filter figures (2-4) and the training curves."""
-    from pipeline.figures import write_figures
+    from pipeline.evaluation.figures import write_figures
 
     write_figures(params, Paths.of(params))

@@ -1,8 +1,11 @@
 # Paths and variant lists derived from the validated config; shared by every rule file.
+# Every rule lists as `code` the modules its step imports (step_code), so editing one reruns
+# exactly the jobs whose results it can change, as DVC's stages do.
 from pathlib import Path
 
 from pipeline.config import all_variants, find_variant
 from pipeline.paths import Paths
+from pipeline.repro.code_deps import step_code
 
 PATHS = Paths.of(config)
 DATASET = PATHS.dataset

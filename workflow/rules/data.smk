@@ -4,6 +4,8 @@
 if DATASET == "synth":
 
     rule synth_dataset:
+        input:
+            code=step_code("synth"),
         output:
             annotations=str(PATHS.annotations),
         params:
@@ -16,6 +18,8 @@ elif DATASET == "mtat":
 
     # Verifies an existing copy against the published checksums, downloads what is missing.
     rule mtat_metadata:
+        input:
+            code=step_code("mtat_metadata"),
         output:
             verified=str(PATHS.metadata_verified),
         params:
@@ -28,6 +32,7 @@ elif DATASET == "mtat":
 rule audio_ready:
     input:
         METADATA,
+        code=step_code("audio_ready"),
     output:
         str(PATHS.audio_ready),
     params:
@@ -41,6 +46,7 @@ rule audio_ready:
 rule split:
     input:
         METADATA,
+        code=step_code("split"),
     output:
         split=f"{INTERIM}/split.csv",
     params:
@@ -53,6 +59,7 @@ rule decode_audio:
     input:
         split=f"{INTERIM}/split.csv",
         ready=f"{INTERIM}/audio_ready.json",
+        code=step_code("decode_audio"),
     output:
         data=f"{PROCESSED}/audio.bin",
         index=f"{PROCESSED}/audio.csv",

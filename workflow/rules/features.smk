@@ -4,6 +4,7 @@
 rule windows:
     input:
         index=f"{PROCESSED}/audio.csv",
+        code=step_code("windows"),
     output:
         windows=f"{PROCESSED}/windows_{{length}}_{{stride}}.csv",
     params:
@@ -16,6 +17,7 @@ rule mel_cache:
     input:
         data=f"{PROCESSED}/audio.bin",
         index=f"{PROCESSED}/audio.csv",
+        code=step_code("mel_cache"),
     output:
         data=f"{PROCESSED}/mel_{{length}}_{{stride}}.bin",
         index=f"{PROCESSED}/mel_{{length}}_{{stride}}.csv",

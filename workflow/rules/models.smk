@@ -8,6 +8,7 @@ rule train:
         audio_index=f"{PROCESSED}/audio.csv",
         windows=lambda wc: windows_of(wc.variant),
         mel=lambda wc: mel_stem_of(wc.variant),
+        code=step_code("train"),
     output:
         model=f"{MODELS}/{{variant}}/seed{{seed}}/model.pt",
         config=f"{MODELS}/{{variant}}/seed{{seed}}/config.json",
@@ -33,6 +34,7 @@ rule evaluate:
         audio_index=f"{PROCESSED}/audio.csv",
         windows=lambda wc: windows_of(wc.variant),
         mel=lambda wc: mel_stem_of(wc.variant),
+        code=step_code("evaluate"),
     output:
         metrics=f"{METRICS}/{{variant}}.json",
         per_tag=f"{METRICS}/{{variant}}_per_tag.csv",

@@ -1,0 +1,1 @@
+"""Stage 4, evaluation: clip-level test AUCs, the paper's tables beside ours, the figures."""

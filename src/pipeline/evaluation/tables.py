@@ -1,0 +1,153 @@
+"""Assemble the tables from per-variant metrics, with the paper's numbers beside ours.
+
+Every AUC is the mean over seeds with its standard deviation (``*_std``); the per-seed
+values are in reports/metrics/<dataset>/<variant>.json. Table 1 adds two paired tests of
+spectrograms against raw audio per row: a paired t-test over seeds (same seed, two front
+ends) and a Wilcoxon signed-rank test over tags (seed-mean AUC per tag).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pipeline.config import (
+    Variant,
+    table2_variants,
+    table3_variants,
+    table4_variants,
+)
+from pipeline.evaluation.paper import TABLE1_AUC, TABLE2_AUC, TABLE3_AUC
+
+TABLE1_COLUMNS = [
+    "length", "stride", "auc_spectrogram", "auc_raw", "paper_auc_spectrogram", "paper_auc_raw",
+    "auc_spectrogram_std", "auc_raw_std", "seeds", "p_seeds_ttest", "p_tags_wilcoxon",
+]  # fmt: skip
+FORMULAS = {"relu": "max(0, x)", "log_x2": "log(1 + C x^2)", "log_abs_x": "log(1 + C |x|)"}
+
+
+def _summary(metrics_dir: Path, variant: Variant) -> dict[str, Any]:
+    path = metrics_dir / f"{variant.name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; evaluate variant {variant.name} first")
+    return json.loads(path.read_text())
+
+
+def _per_tag(metrics_dir: Path, variant: Variant) -> pd.DataFrame:
+    return pd.read_csv(metrics_dir / f"{variant.name}_per_tag.csv")
+
+
+def paired_tests(metrics_dir: Path, first: Variant, second: Variant) -> tuple[float, float]:
+    """p-values of first vs second: paired t-test over seeds, Wilcoxon over tags."""
+    a, b = _summary(metrics_dir, first), _summary(metrics_dir, second)
+    seeds = sorted(set(a["seeds"]) & set(b["seeds"]))
+    x = np.array([a["seeds"][s]["auc"] for s in seeds])
+    y = np.array([b["seeds"][s]["auc"] for s in seeds])
+    p_seeds = float(stats.ttest_rel(x, y).pvalue) if len(seeds) > 1 and np.any(x != y) else np.nan
+    tags_a, tags_b = _per_tag(metrics_dir, first), _per_tag(metrics_dir, second)
+    usable = ~(tags_a["excluded"] | tags_b["excluded"])
+    diff = tags_a.loc[usable, "auc_mean"] - tags_b.loc[usable, "auc_mean"]
+    p_tags = float(stats.wilcoxon(diff).pvalue) if (diff != 0).any() else np.nan
+    return p_seeds, p_tags
+
+
+def build_table1(params: dict[str, Any], metrics_dir: Path) -> pd.DataFrame:
+    """One row per (length, stride) pair: spectrograms vs raw audio."""
+    front_ends = params["experiments"]["front_ends"]
+    rows = []
+    for pair in params["experiments"]["table1"]:
+        length, stride = pair["length"], pair["stride"]
+        paper = TABLE1_AUC.get((length, stride), (None, None))
+        row: dict[str, Any] = {"length": length, "stride": stride}
+        for front_end in ("spectrogram", "raw"):
+            if front_end in front_ends:
+                summary = _summary(metrics_dir, Variant(front_end, length, stride))
+                row[f"auc_{front_end}"] = summary["auc"]
+                row[f"auc_{front_end}_std"] = summary["auc_std"]
+                row["seeds"] = len(summary["seeds"])
+        row["paper_auc_spectrogram"], row["paper_auc_raw"] = paper
+        if {"spectrogram", "raw"} <= set(front_ends):
+            row["p_seeds_ttest"], row["p_tags_wilcoxon"] = paired_tests(
+                metrics_dir, Variant("spectrogram", length, stride), Variant("raw", length, stride)
+            )
+        rows.append(row)
+    return pd.DataFrame(rows).reindex(columns=TABLE1_COLUMNS)
+
+
+def _row(summary: dict[str, Any]) -> dict[str, Any]:
+    return {"auc": summary["auc"], "auc_std": summary["auc_std"], "seeds": len(summary["seeds"])}
+
+
+def build_table2(params: dict[str, Any], metrics_dir: Path) -> pd.DataFrame:
+    """Raw audio: the strided layer's nonlinearity."""
+    rows = [
+        {
+            "nonlinearity": v.nonlinearity,
+            "f(x)": FORMULAS[v.nonlinearity],
+            **_row(_summary(metrics_dir, v)),
+            "paper_auc": TABLE2_AUC.get(v.nonlinearity),
+        }
+        for v in table2_variants(params)
+    ]
+    return pd.DataFrame(rows)
+
+
+def count_parameters(variant: Variant, params: dict[str, Any]) -> int:
+    """Trainable parameters of a variant's network (pooling shrinks the next layer)."""
+    from pipeline.config import frames_per_window, window_length_samples
+    from pipeline.training.networks import build_variant_model
+
+    frames = frames_per_window(window_length_samples(params), variant.length, variant.stride)
+    n_tags = params["split"]["n_tags"]
+    model = build_variant_model(variant, frames, n_tags, params["model"])
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def build_table3(params: dict[str, Any], metrics_dir: Path) -> pd.DataFrame:
+    """Raw audio: pooling across groups of strided-layer filters."""
+    filters = params["model"]["raw_filters"]
+    rows = [
+        {
+            "pooling": v.pooling,
+            "pool_size": v.pool_size,
+            "features": filters // v.pool_size,
+            "parameters": count_parameters(v, params),
+            **_row(_summary(metrics_dir, v)),
+            "paper_auc": TABLE3_AUC.get((v.pooling, v.pool_size)),
+        }
+        for v in table3_variants(params)
+    ]
+    return pd.DataFrame(rows)
+
+
+def build_table4(params: dict[str, Any], metrics_dir: Path) -> pd.DataFrame:
+    """Beyond the paper: mel-sinusoid vs random initialisation of the strided layer."""
+    rows = []
+    for v in table4_variants(params):
+        summary = _summary(metrics_dir, v)
+        paper = TABLE1_AUC.get((v.length, v.stride), (None, None))
+        published = (
+            paper[0] if v.front_end == "spectrogram" else paper[1] if v.init == "random" else None
+        )
+        rows.append({
+            "length": v.length,
+            "stride": v.stride,
+            "model": "spectrogram" if v.front_end == "spectrogram" else f"raw, {v.init} init",
+            **_row(summary),
+            "paper_auc": published,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+TABLE_BUILDERS: dict[str, Callable[[dict[str, Any], Path], pd.DataFrame]] = {
+    "table1": build_table1,
+    "table2": build_table2,
+    "table3": build_table3,
+    "table4": build_table4,
+}

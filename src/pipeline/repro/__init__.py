@@ -1,0 +1,1 @@
+"""Beside the DAG: dvc.yaml generation, pinned artefacts, the AUC regression, numerics."""

@@ -1,0 +1,1 @@
+"""Stage 3, training: Figure 1's networks, minibatches from the caches, SGD, clip predictions."""

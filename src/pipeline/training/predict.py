@@ -1,0 +1,44 @@
+"""Run a trained network over windows and average its predictions per clip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline.metrics import average_windows
+from pipeline.training.batches import WindowSource
+
+
+@torch.no_grad()
+def predict_batches(model: torch.nn.Module, batches, device: torch.device) -> np.ndarray:
+    """Sigmoid outputs for an iterable of numpy input batches, concatenated."""
+    model.eval()
+    outputs = [
+        torch.sigmoid(model(torch.from_numpy(np.ascontiguousarray(b)).to(device))).cpu().numpy()
+        for b in batches
+    ]
+    return np.concatenate(outputs) if outputs else np.zeros((0, 0), dtype=np.float32)
+
+
+def clip_predictions(
+    model: torch.nn.Module,
+    source: WindowSource,
+    windows: pd.DataFrame,
+    split: str,
+    batch_size: int,
+    device: torch.device,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clip ids, clip-level scores (mean over consecutive windows) and labels of one split."""
+    selected = windows[windows["split"] == split]
+    row_of = pd.Series(np.arange(len(source.index)), index=source.index["clip_id"])
+    rows = row_of.loc[selected["clip_id"]].to_numpy()
+    starts = selected[source.start_column].to_numpy()
+    batches = (
+        source.gather(rows[i : i + batch_size], starts[i : i + batch_size])
+        for i in range(0, len(rows), batch_size)
+    )
+    scores = predict_batches(model, batches, device)
+    clip_ids, clip_scores = average_windows(selected["clip_id"].to_numpy(), scores)
+    labels = source.labels[row_of.loc[clip_ids].to_numpy()]
+    return clip_ids, clip_scores, labels

@@ -1,0 +1,100 @@
+"""End to end: the README's main job, checked against the pinned AUCs and hashes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from pipeline.config import load_params
+from pipeline.data.split import read_split, tag_columns
+from pipeline.repro.regression import (
+    REFERENCE_FILE,
+)
+from tests.conftest import REPO, copy_project, run_tool
+
+PARAMS = load_params(REPO / "params.yaml")
+
+
+@pytest.fixture(scope="module")
+def embedded_run(tmp_path_factory):
+    """The README's main job in a copy of the project (about 9 minutes on 2 cores)."""
+    workdir = copy_project(tmp_path_factory.mktemp("embedded"))
+    run_tool(workdir, "git", "init", "-q")  # DVC's verify and status want a repository
+    run_tool(
+        workdir, sys.executable, "-m", "snakemake", "--cores", "2", "--quiet", "rules", timeout=2400
+    )
+    return workdir
+
+
+@pytest.mark.slow
+def test_embedded_run_matches_the_pinned_aucs(embedded_run):
+    result = run_tool(embedded_run, sys.executable, "-m", "pipeline.repro.regression", "check")
+    print(result.stdout)
+    assert "within ±0.03" in result.stdout
+
+
+@pytest.mark.slow
+def test_embedded_run_matches_the_pinned_hashes(embedded_run):
+    """Exact on a machine with the pinned numerics; the portable stages on any machine."""
+    result = run_tool(embedded_run, sys.executable, "-m", "pipeline.repro.artefacts", "verify")
+    print(result.stdout)
+    status = json.loads(
+        run_tool(embedded_run, sys.executable, "-m", "dvc", "status", "--json").stdout
+    )
+    stale = {
+        stage: change
+        for stage, changes in status.items()
+        for change in changes
+        if isinstance(change, dict)
+        for kind, detail in change.items()
+        if kind == "changed command"
+        or (kind == "changed deps" and any(p.startswith(("src/", "params.yaml")) for p in detail))
+    }
+    assert not stale, f"dvc.lock is stale for this code or params.yaml (re-pin): {stale}"
+
+
+@pytest.mark.slow
+def test_shuffled_labels_fail_the_check(embedded_run, tmp_path):
+    """A real regression: one variant retrained on shuffled training labels."""
+    victim = "spectrogram_1024_1024"
+    for name in ("params.yaml", "src"):
+        (tmp_path / name).symlink_to(embedded_run / name)
+    for name in ("data/raw", "data/processed"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).symlink_to(embedded_run / name)
+    shutil.copytree(embedded_run / "data/interim", tmp_path / "data/interim")
+    shutil.copytree(embedded_run / "reports/metrics", tmp_path / "reports/metrics")
+    (tmp_path / REFERENCE_FILE).parent.mkdir(parents=True)
+    shutil.copy(embedded_run / REFERENCE_FILE, tmp_path / REFERENCE_FILE)
+
+    split_path = tmp_path / "data/interim/synth/split.csv"
+    split = read_split(split_path)
+    train = split.index[split["split"] == "train"]
+    tags = tag_columns(split)
+    shuffled = np.random.default_rng(0).permutation(train)
+    split.loc[train, tags] = split.loc[shuffled, tags].to_numpy()
+    split.to_csv(split_path, index=False)
+
+    for seed in PARAMS["experiments"]["seeds"]:
+        run_tool(
+            tmp_path,
+            sys.executable,
+            "-m",
+            "pipeline",
+            "train",
+            "--variant",
+            victim,
+            "--seed",
+            str(seed),
+        )
+    run_tool(tmp_path, sys.executable, "-m", "pipeline", "evaluate", "--variant", victim)
+    result = run_tool(
+        tmp_path, sys.executable, "-m", "pipeline.repro.regression", "check", check=False
+    )
+    print(result.stdout)
+    assert result.returncode == 1
+    assert f"outside: {victim}\n" in result.stdout + "\n"

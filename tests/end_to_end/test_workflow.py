@@ -1,0 +1,196 @@
+"""End-to-end: the whole Table 1 DAG under Snakemake on tiny configurations."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.evaluation.tables import TABLE1_COLUMNS
+from tests.conftest import REPO, TINY, merge_params
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir: Path, *arguments: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile with ``workdir`` as its working directory."""
+    command = [sys.executable, "-m", "snakemake", *arguments]
+    command += ["--snakefile", str(REPO / "Snakefile")]
+    command += ["--directory", str(workdir)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def run_workflow(workdir: Path, overrides: dict, *targets: str) -> subprocess.CompletedProcess:
+    """Build ``targets`` (default: all) in ``workdir`` with params.yaml plus ``overrides``."""
+    params = merge_params(yaml.safe_load((REPO / "params.yaml").read_text()), overrides)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    return snakemake(workdir, *targets, "--cores", "2", "--quiet", "rules")
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+    """The tiny DAG, run twice from nothing in two folders."""
+    runs = []
+    for name in ("first", "second"):
+        workdir = tmp_path_factory.mktemp(name)
+        result = run_workflow(workdir, TINY)
+        assert result.returncode == 0, result.stderr[-4000:]
+        runs.append(workdir)
+    return runs
+
+
+def test_table1_is_built_with_every_pair(tiny_runs):
+    table = pd.read_csv(tiny_runs[0] / "reports/table1.csv")
+    assert list(table.columns) == TABLE1_COLUMNS
+    assert table[["length", "stride"]].values.tolist() == [[1024, 1024], [512, 256]]
+    assert table["auc_spectrogram"].between(0, 1).all() and table["auc_raw"].between(0, 1).all()
+    assert table["paper_auc_raw"].tolist() == [0.8366, 0.8408]
+    per_tag = pd.read_csv(tiny_runs[0] / "reports/metrics/synth/raw_512_256_per_tag.csv")
+    assert {"tag", "auc_seed1", "auc_seed2", "auc_mean", "positives", "excluded"} <= set(
+        per_tag.columns
+    )
+    split = pd.read_csv(tiny_runs[0] / "data/interim/synth/split.csv")
+    assert list(split.columns[:4]) == ["clip_id", "mp3_path", "part", "split"]
+
+
+def test_every_table_and_figure_is_built(tiny_runs):
+    reports = tiny_runs[0] / "reports"
+    for table in ("table2", "table3", "table4"):
+        assert len(pd.read_csv(reports / f"{table}.csv")) >= 2
+    for figure in ("fig2_filter_spectra", "fig3_filters", "fig4_l2_pool_groups", "training_curves"):
+        assert (reports / "figures" / f"{figure}.png").read_bytes().startswith(b"\x89PNG")
+    summary = json.loads((reports / "metrics/synth/raw_1024_1024.json").read_text())
+    assert set(summary["seeds"]) == {"1", "2"}
+
+
+def test_two_clean_runs_are_byte_identical(tiny_runs):
+    first, second = tiny_runs
+    for relative in (
+        "reports/table1.csv",
+        "reports/table3.csv",
+        "models/synth/raw_512_256/seed2/model.pt",
+        "data/processed/synth/mel_512_256.bin",
+        "data/raw/synth/annotations_final.csv",
+    ):
+        assert (first / relative).read_bytes() == (second / relative).read_bytes(), relative
+
+
+def test_nothing_left_to_do_after_a_run(tiny_runs):
+    dry = snakemake(tiny_runs[0], "-n", "--cores", "1", timeout=300)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def _job_counts(dry_run_output: str) -> dict[str, int]:
+    """Snakemake's "Job stats" table of a dry run: rule -> jobs."""
+    counts, table = {}, dry_run_output.split("Job stats:", 1)[-1].splitlines()
+    for line in table[3:]:
+        fields = line.split()
+        if len(fields) != 2 or not fields[1].isdigit() or fields[0] == "total":
+            break
+        counts[fields[0]] = int(fields[1])
+    return counts
+
+
+def test_a_new_variant_runs_only_its_own_jobs(tiny_runs):
+    """Granularity under Snakemake, as under DVC (tests/test_dvc.py): adding a nonlinearity
+    to Table 2 trains and evaluates only the new variant, then Table 2 and the figures."""
+    params_path = tiny_runs[0] / "params.yaml"
+    saved = params_path.read_text()
+    try:
+        params = yaml.safe_load(saved)
+        params["experiments"]["table2"]["nonlinearities"].append("log_abs_x")
+        params_path.write_text(yaml.safe_dump(params))
+        dry = snakemake(tiny_runs[0], "-n", "--cores", "1", timeout=300)
+    finally:
+        params_path.write_text(saved)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    output = dry.stdout + dry.stderr
+    assert _job_counts(output) == {"all": 1, "evaluate": 1, "figures": 1, "table": 1, "train": 2}
+    assert "raw_1024_1024_logabsx/seed2/model.pt" in output
+    assert "output: reports/table2.csv" in output
+    assert "output: reports/table1.csv" not in output
+
+
+def test_bad_param_stops_before_anything_is_written(tmp_path):
+    result = run_workflow(tmp_path, {**TINY, "split": {"n_tags": 0, "flavour": "paper"}})
+    assert result.returncode != 0
+    assert "split.n_tags" in result.stdout + result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_folder_dataset_with_broken_clips(tmp_path):
+    """dataset: folder runs the whole DAG on an MTAT-layout folder with broken files."""
+    music = tmp_path / "music"
+    synth_run = run_workflow(tmp_path / "make", TINY, "data/raw/synth/annotations_final.csv")
+    assert synth_run.returncode == 0, synth_run.stderr[-3000:]
+    shutil.copytree(tmp_path / "make/data/raw/synth", music)
+    annotations = pd.read_csv(music / "annotations_final.csv", sep="\t", dtype=str)
+    victims = annotations.groupby(annotations["mp3_path"].str[0]).head(1)["mp3_path"].tolist()
+    broken = {
+        victims[0]: "empty",
+        victims[1]: "undecodable",
+        victims[13]: "truncated",
+        victims[14]: "missing",
+    }
+    for path, kind in broken.items():
+        target = music / path
+        if kind == "empty":
+            target.write_bytes(b"")
+        elif kind == "undecodable":
+            target.write_text("not an mp3\n" * 100)
+        elif kind == "truncated":
+            target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+        else:
+            target.unlink()
+    result = run_workflow(
+        tmp_path / "run",
+        {**TINY, "dataset": "folder", "folder_dir": str(music)},
+        "reports/table1.csv",
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    skipped = pd.read_csv(tmp_path / "run/data/interim/folder/skipped.csv")
+    assert dict(zip(skipped["mp3_path"], skipped["reason"], strict=True)) == broken
+    assert (tmp_path / "run/reports/table1.csv").is_file()
+
+
+def split_mtat(workdir: Path, mtat: Path) -> subprocess.CompletedProcess:
+    """The README's split-only MTAT command, with a base URL where nothing can be fetched."""
+    shutil.copy(REPO / "params.yaml", workdir / "params.yaml")
+    unreachable = "http://127.0.0.1:9/"  # the discard port: any download attempt fails
+    return snakemake(
+        workdir, "data/interim/mtat/split.csv", "--cores", "1", "--config", "dataset=mtat",
+        f"mtat_dir={mtat}", f"mtat_base_url={unreachable}", timeout=300,
+    )  # fmt: skip
+
+
+def test_mtat_split_from_verified_metadata_downloads_nothing(tmp_path, real_metadata):
+    """The README's split-only command on a folder holding only MTAT's verified metadata."""
+    mtat = tmp_path / "mtat"
+    shutil.copytree(real_metadata, mtat)
+    result = split_mtat(tmp_path, mtat)
+    assert result.returncode == 0, result.stderr[-3000:]
+    split = pd.read_csv(tmp_path / "data/interim/mtat/split.csv")
+    assert len(split) == 25863 and len(split.columns) == 4 + 50
+    assert sorted(p.name for p in mtat.iterdir()) == [
+        "annotations_final.csv",
+        "clip_info_final.csv",
+    ]
+
+
+def test_mtat_metadata_that_fails_its_checksum_is_not_used(tmp_path, real_metadata):
+    mtat = tmp_path / "mtat"
+    shutil.copytree(real_metadata, mtat)
+    with open(mtat / "annotations_final.csv", "ab") as handle:
+        handle.write(b"tampered")
+    result = split_mtat(tmp_path, mtat)
+    assert result.returncode != 0
+    assert "annotations_final.csv" in result.stderr
+    assert not (tmp_path / "data/interim/mtat/split.csv").exists()

@@ -1,0 +1,65 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.config import all_variants, load_params
+from pipeline.evaluation.paper import TABLE1_AUC
+from pipeline.evaluation.tables import TABLE1_COLUMNS, TABLE_BUILDERS, build_table1
+from tests.conftest import REPO
+
+PARAMS = load_params(REPO / "params.yaml")
+
+
+def _fake_metrics(folder, params, offset_of=lambda v: 0.0):
+    """Per-variant metrics as evaluate writes them, with AUCs we choose."""
+    rng = np.random.default_rng(0)
+    tags = [f"tag{i}" for i in range(20)]
+    for variant in all_variants(params):
+        base = 0.8 + offset_of(variant)
+        seeds = {str(s): {"auc": base + 0.01 * i, "best_valid_auc": 0.8, "best_update": 10}
+                 for i, s in enumerate(params["experiments"]["seeds"])}  # fmt: skip
+        aucs = [v["auc"] for v in seeds.values()]
+        summary = {"variant": variant.name, "auc": float(np.mean(aucs)),
+                   "auc_std": float(np.std(aucs, ddof=1)), "seeds": seeds}  # fmt: skip
+        (folder / f"{variant.name}.json").write_text(json.dumps(summary))
+        per_tag = pd.DataFrame({"tag": tags, "excluded": [False] * 19 + [True]})
+        per_tag["auc_mean"] = base + rng.normal(0, 0.01, len(tags))
+        per_tag.to_csv(folder / f"{variant.name}_per_tag.csv", index=False)
+
+
+def test_table1_columns_paper_numbers_and_paired_tests(tmp_path):
+    _fake_metrics(tmp_path, PARAMS, lambda v: 0.05 if v.front_end == "spectrogram" else 0.0)
+    raw = tmp_path / "raw_1024_1024.json"  # make the seed differences vary: a t-test needs it
+    summary = json.loads(raw.read_text())
+    summary["seeds"]["2"]["auc"] += 0.004
+    raw.write_text(json.dumps(summary))
+    table = build_table1(PARAMS, tmp_path)
+    assert list(table.columns) == TABLE1_COLUMNS
+    first = table.iloc[0]
+    assert first["auc_spectrogram"] == pytest.approx(0.86)
+    assert first["auc_raw"] == pytest.approx(0.81)
+    assert first["auc_raw_std"] == pytest.approx(0.01)
+    assert (first["paper_auc_spectrogram"], first["paper_auc_raw"]) == TABLE1_AUC[(1024, 1024)]
+    assert first["p_seeds_ttest"] < 0.01, "spectrograms better on every seed"
+    assert first["p_tags_wilcoxon"] < 0.001, "a consistent per-tag gap is detected"
+
+
+def test_tables_2_to_4_rows_and_paper_numbers(tmp_path):
+    _fake_metrics(tmp_path, PARAMS)
+    table2 = TABLE_BUILDERS["table2"](PARAMS, tmp_path)
+    assert table2["nonlinearity"].tolist() == ["relu", "log_x2", "log_abs_x"]
+    assert table2["paper_auc"].tolist() == [0.8366, 0.7508, 0.7487]
+    table3 = TABLE_BUILDERS["table3"](PARAMS, tmp_path)
+    assert table3["features"].tolist() == [128, 64, 32, 64, 32]
+    assert table3.loc[2, "parameters"] < table3.loc[1, "parameters"] < table3.loc[0, "parameters"]
+    table4 = TABLE_BUILDERS["table4"](PARAMS, tmp_path)
+    assert table4["model"].tolist()[:3] == ["spectrogram", "raw, random init", "raw, mel init"]
+    assert table4["paper_auc"].tolist()[:2] == [0.8815, 0.8487]
+    assert np.isnan(table4["paper_auc"].tolist()[2])
+
+
+def test_missing_metrics_name_the_variant(tmp_path):
+    with pytest.raises(FileNotFoundError, match="spectrogram_1024_1024"):
+        build_table1(PARAMS, tmp_path)

@@ -1,0 +1,111 @@
+"""CI's regression of AUC results: the embedded run against its pinned reference and dvc.lock.
+
+The slow tests run the README's main job (`snakemake --cores 2`, every table, 3 seeds) in a
+copy of the project, then check its AUCs against tests/reference/synth.json with the pinned
+tolerance and its outputs against the committed dvc.lock; and they show that the check fails
+on a real regression: one variant retrained on shuffled labels.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline.config import all_variants, load_params
+from pipeline.paths import Paths
+from pipeline.repro.regression import (
+    RegressionError,
+    compare,
+    load_reference,
+    main,
+    pin,
+    report,
+)
+from tests.conftest import REPO, TINY, merge_params
+
+PARAMS = load_params(REPO / "params.yaml")
+
+
+def _write_metrics(params: dict, aucs: dict[str, float]) -> None:
+    """Per-variant metrics JSON as evaluation writes them (mean and per seed)."""
+    paths = Paths.of(params)
+    for name, auc in aucs.items():
+        numbers = params["experiments"]["seeds"]
+        spread = {s: auc + 0.001 * (s - np.mean(numbers)) for s in numbers}  # mean: auc
+        seeds = {str(s): {"auc": value} for s, value in spread.items()}
+        paths.metrics(name).parent.mkdir(parents=True, exist_ok=True)
+        paths.metrics(name).write_text(json.dumps({"auc": auc, "seeds": seeds}))
+
+
+@pytest.fixture
+def pinned_run(tmp_path, monkeypatch):
+    """A tiny-grid run's metrics (made up, AUC 0.7 + a little per variant) and its reference."""
+    monkeypatch.chdir(tmp_path)
+    params = merge_params(PARAMS, TINY)
+    names = [v.name for v in all_variants(params)]
+    _write_metrics(params, {name: 0.7 + 0.01 * i for i, name in enumerate(names)})
+    pin(params, tmp_path / "reference.json")
+    return params, load_reference(tmp_path, Path("reference.json")), names
+
+
+# --- the check, on made-up metrics ------------------------------------------------------------
+
+
+def test_the_pinned_run_passes_its_own_check(pinned_run):
+    params, reference, names = pinned_run
+    comparisons = compare(params, reference)
+    assert [c.variant for c in comparisons] == names
+    assert all(c.ok and c.delta == 0 for c in comparisons)
+    assert reference["tolerance"] == 0.03
+    assert reference["numerics"]["torch"].startswith("2.13.0")
+
+
+def test_a_drop_beyond_the_tolerance_fails_naming_the_variant(pinned_run):
+    params, reference, names = pinned_run
+    within, beyond = names[0], names[1]
+    _write_metrics(params, {within: reference["variants"][within]["auc"] - 0.029})
+    _write_metrics(params, {beyond: reference["variants"][beyond]["auc"] - 0.031})
+    comparisons = {c.variant: c for c in compare(params, reference)}
+    assert comparisons[within].ok
+    assert not comparisons[beyond].ok
+    text = report(list(comparisons.values()))
+    assert f"outside: {beyond}" in text and "REGRESSION" in text
+
+
+def test_a_variant_that_was_not_built_fails(pinned_run):
+    params, reference, names = pinned_run
+    Paths.of(params).metrics(names[2]).unlink()
+    [missing] = [c for c in compare(params, reference) if not c.ok]
+    assert missing.variant == names[2] and missing.measured is None
+    assert "MISSING" in report(compare(params, reference))
+
+
+def test_a_run_with_other_settings_is_refused_not_compared(pinned_run):
+    params, reference, _ = pinned_run
+    other = merge_params(params, {"experiments": {"seeds": [1]}})
+    with pytest.raises(RegressionError, match="seeds"):
+        compare(other, reference)
+
+
+def test_the_command_exits_1_on_a_regression(pinned_run, tmp_path, capsys):
+    params, reference, names = pinned_run
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    arguments = ["check", "--reference", "reference.json"]
+    assert main(arguments) == 0
+    _write_metrics(params, {names[0]: 0.5})
+    assert main(arguments) == 1
+    assert names[0] in capsys.readouterr().out
+
+
+def test_the_committed_reference_is_for_params_yaml():
+    """It covers every variant of the grid and was pinned with today's settings."""
+    reference = load_reference(REPO)
+    assert set(reference["variants"]) == {v.name for v in all_variants(PARAMS)}
+    compare(PARAMS, reference)  # raises if a setting changed since it was pinned
+
+
+# --- the embedded run in CI -------------------------------------------------------------------
