@@ -59,7 +59,6 @@ HEADER = """\
 """
 
 
-
 def _pair(length: int, stride: int) -> str:
     return f"{length}_{stride}"
 
@@ -189,7 +188,8 @@ def _model_stages(params: dict[str, Any], paths: Paths) -> dict[str, Any]:
             "do": {
                 "cmd": f"python -m pipeline evaluate --variant {name.replace(PAIR, '${item}')}",
                 "deps": [
-                    dep.replace(PAIR, "${item}") for dep in [*models, *inputs, *step_code("evaluate")]
+                    dep.replace(PAIR, "${item}")
+                    for dep in [*models, *inputs, *step_code("evaluate")]
                 ],
                 "params": ["evaluation", "training.device", "experiments.seeds"],
                 "outs": [str(paths.per_tag(name)).replace(PAIR, "${item}")],
