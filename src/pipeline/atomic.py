@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
+PARTIAL_SUFFIX = ".partial"
+"""Suffix of a file still being written (or, for downloads, not yet verified)."""
+
 
 def partial_path(path: str | Path) -> Path:
     """The temporary name a file is written under before it is renamed into place."""
     path = Path(path)
-    return path.with_name(path.name + ".partial")
+    return path.with_name(path.name + PARTIAL_SUFFIX)
 
 
 @contextmanager

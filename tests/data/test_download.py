@@ -31,8 +31,8 @@ from pipeline.data.download import (
     ensure_mtat_audio,
     ensure_mtat_metadata,
     fetch_verified,
+    file_digests,
     safe_extract_zip,
-    sha256_of,
     verify_file,
 )
 from tests.conftest import SHARED_MTAT
@@ -448,7 +448,7 @@ def test_verify_file_and_sha256_of(tmp_path: Path) -> None:
     path = tmp_path / NAME
     assert not verify_file(path, SPEC)
     path.write_bytes(DATA)
-    assert sha256_of(path) == SPEC.sha256 and verify_file(path, SPEC)
+    assert file_digests(path)[1] == SPEC.sha256 and verify_file(path, SPEC)
     assert not verify_file(path, FileSpec(NAME, "0" * 32, SPEC.sha256))  # md5 is checked too
     path.write_bytes(DATA[:-1] + b"\0")
     assert not verify_file(path, SPEC)
@@ -486,7 +486,7 @@ def test_real_metadata_verifies_against_published_checksums(
             with open(tmp_path / name, "wb") as sink:
                 shutil.copyfileobj(source, sink)
     path = tmp_path / ANNOTATIONS_FILE
-    assert sha256_of(path) == MTAT_FILES[ANNOTATIONS_FILE].sha256
+    assert file_digests(path)[1] == MTAT_FILES[ANNOTATIONS_FILE].sha256
     assert verify_file(path, MTAT_FILES[ANNOTATIONS_FILE])
     # the real MTAT_FILES, untouched: the real files count as present, no request is made
     ensure_mtat_metadata(tmp_path, mirror.url, **FAST)

@@ -30,6 +30,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tqdm import tqdm
 
+from pipeline import atomic
+from pipeline.atomic import PARTIAL_SUFFIX, partial_path
 from pipeline.constants import ANNOTATIONS_FILE, CLIP_INFO_FILE, MTAT_PARTS
 
 log = logging.getLogger(__name__)
@@ -94,8 +96,6 @@ AUDIO_MARKER = ".mp3_extracted"
 AUDIO_IN_PROGRESS = ".mp3_extracting"
 """Present while extracting, so a half-extracted folder is never mistaken for a user's copy."""
 
-PARTIAL_SUFFIX = ".partial"
-"""Suffix of bytes not yet verified: nothing under a final name is ever unverified."""
 
 _HASH_CHUNK = 1 << 20
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
@@ -113,12 +113,7 @@ class _Transient(Exception):
     """A failure worth retrying (drop, timeout, short read, 5xx); the partial bytes are kept."""
 
 
-def _partial_of(path: Path) -> Path:
-    """Where the not yet verified bytes of ``path`` live."""
-    return path.with_name(path.name + PARTIAL_SUFFIX)
-
-
-def _digests(path: str | Path) -> tuple[str, str]:
+def file_digests(path: str | Path) -> tuple[str, str]:
     """MD5 and SHA-256 of a file in a single pass (the files are gigabytes)."""
     md5 = hashlib.md5(usedforsecurity=False)
     sha = hashlib.sha256()
@@ -127,15 +122,6 @@ def _digests(path: str | Path) -> tuple[str, str]:
             md5.update(chunk)
             sha.update(chunk)
     return md5.hexdigest(), sha.hexdigest()
-
-
-def sha256_of(path: str | Path) -> str:
-    """SHA-256 hex digest of a file, read in chunks so large archives need little memory."""
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
 
 
 def verify_file(path: str | Path, spec: FileSpec | None) -> bool:
@@ -149,7 +135,7 @@ def verify_file(path: str | Path, spec: FileSpec | None) -> bool:
         return False
     if spec is None:
         return True
-    md5, sha = _digests(path)
+    md5, sha = file_digests(path)
     return sha == spec.sha256.lower() and md5 == spec.md5.lower()
 
 
@@ -282,7 +268,7 @@ def fetch_verified(
     if dest.exists():
         log.warning("%s exists but does not verify; downloading a replacement", dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = _partial_of(dest)
+    partial = partial_path(dest)
     attempt = 0
     mismatches = 0
     while True:
@@ -306,7 +292,7 @@ def fetch_verified(
         if spec is None:
             os.replace(partial, dest)
             return dest
-        md5, sha = _digests(partial)
+        md5, sha = file_digests(partial)
         if sha == spec.sha256.lower() and md5 == spec.md5.lower():
             os.replace(partial, dest)
             log.info("%s downloaded and verified", dest)
@@ -350,7 +336,7 @@ def concatenate_parts(parts: list[Path], out: Path) -> Path:
             f"cannot build {out}: missing part(s) {', '.join(missing)}; download them first "
             "(ensure_mtat_audio does)"
         )
-    partial = _partial_of(out)
+    partial = partial_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         with open(partial, "wb") as sink:
@@ -479,20 +465,11 @@ def ensure_mtat_audio(mtat_dir: Path, base_url: str = MTAT_BASE_URL, **kw) -> Pa
     absent = [p for p in MTAT_PARTS if not (mtat_dir / p).is_dir()]
     if absent:
         log.warning("%s: the archive had no part folder(s) %s", zip_path, ", ".join(absent))
-    _write_atomically(marker, f"{count} files extracted from {MTAT_ZIP_NAME}\n")
+    atomic.write_text(marker, f"{count} files extracted from {MTAT_ZIP_NAME}\n")
     in_progress.unlink(missing_ok=True)
     zip_path.unlink(missing_ok=True)
     log.info("%s: extracted %d audio files", mtat_dir, count)
     return mtat_dir
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write a small text file via a partial name, so it exists only when complete."""
-    partial = _partial_of(path)
-    with open(partial, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        _fsync(handle)
-    os.replace(partial, path)
 
 
 __all__ = [
@@ -500,7 +477,7 @@ __all__ = [
     "MTAT_FILES",
     "FileSpec",
     "DownloadError",
-    "sha256_of",
+    "file_digests",
     "verify_file",
     "fetch_verified",
     "ensure_mtat_metadata",
