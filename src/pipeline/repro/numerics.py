@@ -9,6 +9,7 @@ below names those choices, so a pinned result can say which machines it is exact
 
 from __future__ import annotations
 
+import importlib
 import platform
 from typing import Any
 
@@ -23,17 +24,32 @@ def _openblas_architecture() -> str:
     return "unknown"
 
 
+def _numpy_cpu_tables() -> tuple[list[str], dict[str, bool]]:
+    """numpy's dispatchable SIMD targets and this CPU's features.
+
+    They live in the private ``_multiarray_umath`` module, under ``numpy._core`` since numpy 2
+    and ``numpy.core`` before (pyproject allows numpy 1.26), so both names are tried.
+    """
+    for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        return list(module.__cpu_dispatch__), dict(module.__cpu_features__)
+    return [], {}
+
+
 def numerics_fingerprint() -> dict[str, Any]:
     """Library versions and the SIMD kernels they chose: equal fingerprints, equal bits."""
     import numpy as np
     import soundfile
     import torch
-    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 
+    dispatch, features = _numpy_cpu_tables()
     return {
         "machine": platform.machine(),
         "numpy": np.__version__,
-        "numpy_dispatch": sorted(f for f in __cpu_dispatch__ if __cpu_features__.get(f)),
+        "numpy_dispatch": sorted(f for f in dispatch if features.get(f)),
         "openblas": _openblas_architecture(),
         "torch": torch.__version__,
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
