@@ -6,7 +6,7 @@ MP3), then times, with one thread and the process pinned to one core:
 * decode: :func:`pipeline.data.audio.decode_clip` of the WAV and of the MP3;
 * inference, per model: features (mel-spectrogram or raw window cutting) and the network's
   forward passes over all consecutive windows, separately and together;
-* end to end: :func:`pipeline.tagging.tagger.tag_files` on each file (model load, decode,
+* end to end: :func:`pipeline.tagging.tag_files` on each file (model load, decode,
   inference).
 
 Each figure is the best of ``--repeats`` runs (the machine may be shared; the median is also
@@ -41,7 +41,9 @@ from threadpoolctl import threadpool_limits
 from pipeline.config import find_variant, frames_per_window, load_params, window_length_samples
 from pipeline.constants import SAMPLE_RATE
 from pipeline.data.audio import decode_clip
-from pipeline.tagging.tagger import load_models, model_dirs, tag_files, window_features
+from pipeline.tagging import tag_files
+from pipeline.tagging.inference import window_features
+from pipeline.tagging.models import load_models, model_dirs
 from pipeline.training.networks import build_variant_model
 
 REPO = Path(__file__).resolve().parents[1]

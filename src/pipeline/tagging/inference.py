@@ -1,0 +1,189 @@
+"""Run a trained network (or an ensemble of seeds) over any audio files.
+
+A model directory is one trained model (config.json + model.pt) or a folder of them, such as
+``models/synth/spectrogram_512_256`` holding ``seed1/``, ``seed2/``...: then the seeds form
+an ensemble whose sigmoid outputs are averaged per window.
+
+Each file is decoded to 16 kHz mono, cut into the consecutive, non-overlapping windows the
+evaluation uses (window k starts at frame ``k * window_frames``, a trailing partial window
+is dropped), and the network's per-window sigmoid outputs are averaged into one score per
+tag, exactly as clip scores are computed for the paper's AUC. Windows of several files share
+forward passes (``batch_size``), so many short clips tag as fast as one long file.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+from tqdm import tqdm
+
+from pipeline.constants import SAMPLE_RATE
+from pipeline.data.audio import UnusableAudio, decode_clip
+from pipeline.features.mel import log_mel_spectrogram, n_frames
+from pipeline.tagging.models import load_models, resolve_device
+
+AUDIO_EXTENSIONS = frozenset({".mp3", ".wav", ".flac", ".ogg", ".aiff", ".aif", ".au"})
+"""Files picked up when a folder is given (case-insensitive); a file named explicitly is
+always tried, whatever its extension."""
+
+FEATURE_CHUNK_WINDOWS = 32
+"""Windows whose features are computed at once: bounds memory on hour-long files (the FFT of
+a whole file would need gigabytes) and keeps the FFT buffers small enough to be reused."""
+
+
+@dataclass
+class TagResult:
+    """One file's tags: averaged scores for every tag, per-window scores, or an error."""
+
+    path: str
+    tags: list[str] = field(default_factory=list)
+    probabilities: np.ndarray | None = None  # (n_tags,) mean over windows
+    window_probabilities: np.ndarray | None = None  # (windows, n_tags) for taggrams
+    window_seconds: float = 0.0  # hop between consecutive windows
+    duration_s: float = 0.0
+    error: str | None = None
+
+    @property
+    def windows(self) -> int:
+        return 0 if self.window_probabilities is None else len(self.window_probabilities)
+
+    def top(self, n: int | None = 5) -> list[tuple[str, float]]:
+        """The ``n`` most probable tags (all when ``n`` is None), most probable first."""
+        if self.probabilities is None:
+            return []
+        order = np.argsort(-self.probabilities, kind="stable")[:n]
+        return [(self.tags[i], float(self.probabilities[i])) for i in order]
+
+
+def find_audio(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named, plus audio files found recursively in folders named; sorted, no repeats.
+
+    A path that does not exist is kept so that it is reported as ``missing`` per file.
+    """
+    found: set[Path] = set()
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.update(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+            )
+        else:
+            found.add(path)
+    return sorted(found)
+
+
+def window_count(n_samples: int, config: dict[str, Any]) -> int:
+    """Whole consecutive windows in a file, as evaluation counts them."""
+    return n_frames(n_samples, config["length"], config["stride"]) // config["window_frames"]
+
+
+def window_features(audio: np.ndarray, config: dict[str, Any]) -> Iterator[np.ndarray]:
+    """Model inputs of every consecutive window, in chunks of FEATURE_CHUNK_WINDOWS windows.
+
+    Spectrogram: (n, window_frames, 128) float32 mel; raw: (n, window_samples) float32 audio.
+    A chunk's audio starts exactly at its first window, so its mel frames are the same frames
+    a mel of the whole file would give at those positions.
+    """
+    frames, stride = config["window_frames"], config["stride"]
+    hop, span = frames * stride, config["window_samples"]
+    count = window_count(len(audio), config)
+    for first in range(0, count, FEATURE_CHUNK_WINDOWS):
+        n = min(FEATURE_CHUNK_WINDOWS, count - first)
+        segment = audio[first * hop : (first + n - 1) * hop + span]
+        if config["front_end"] == "spectrogram":
+            mel = log_mel_spectrogram(segment, config["length"], stride, config["min_n_fft"])
+            yield mel[: n * frames].reshape(n, frames, -1)
+        else:
+            yield np.ascontiguousarray(sliding_window_view(segment, span)[::hop][:n])
+
+
+class _Batcher:
+    """Queues windows from any number of files and runs full batches through the network."""
+
+    def __init__(
+        self, models: list[torch.nn.Module], batch_size: int, device: torch.device
+    ) -> None:
+        self.models, self.batch_size, self.device = models, batch_size, device
+        self.queue: list[tuple[int, np.ndarray]] = []
+        self.queued = 0
+        self.outputs: dict[int, list[np.ndarray]] = {}
+
+    def add(self, owner: int, windows: np.ndarray) -> None:
+        self.queue.append((owner, windows))
+        self.queued += len(windows)
+        while self.queued >= self.batch_size:
+            self._run(self.batch_size)
+
+    def finish(self) -> dict[int, list[np.ndarray]]:
+        if self.queued:
+            self._run(self.queued)
+        return self.outputs
+
+    @torch.no_grad()
+    def _run(self, size: int) -> None:
+        parts, owners, taken = [], [], 0
+        while taken < size:
+            owner, windows = self.queue[0]
+            use = min(len(windows), size - taken)
+            parts.append(windows[:use])
+            owners.append((owner, use))
+            if use == len(windows):
+                self.queue.pop(0)
+            else:
+                self.queue[0] = (owner, windows[use:])
+            taken += use
+        self.queued -= taken
+        batch = torch.from_numpy(np.concatenate(parts)).to(self.device)
+        scores = sum(torch.sigmoid(model(batch)).float() for model in self.models)
+        scores = (scores / len(self.models)).cpu().numpy()
+        start = 0
+        for owner, use in owners:
+            self.outputs.setdefault(owner, []).append(scores[start : start + use])
+            start += use
+
+
+def tag_files(
+    model_dir: str | Path,
+    paths: Iterable[str | Path],
+    *,
+    batch_size: int = 256,
+    device: str = "auto",
+    progress: bool = False,
+) -> list[TagResult]:
+    """Tag every audio file in ``paths`` (files or folders), in :func:`find_audio` order.
+
+    Unusable files come back with ``error`` set instead of raising, so one bad file in a
+    folder does not stop the rest; a bad model directory raises
+    :class:`pipeline.tagging.models.UsageError`.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    torch_device = resolve_device(device)
+    models, config = load_models(model_dir, torch_device)
+    files = find_audio(paths)
+    results = [TagResult(str(path), list(config["tags"])) for path in files]
+    batcher = _Batcher(models, batch_size, torch_device)
+    hop_samples = config["window_frames"] * config["stride"]
+    for index, path in enumerate(tqdm(files, unit="file", file=sys.stderr, disable=not progress)):
+        try:
+            audio = decode_clip(path, config["window_samples"])
+        except UnusableAudio as error:
+            results[index].error = error.reason + (f" ({error.detail})" if error.detail else "")
+            continue
+        except OSError as error:  # e.g. no read permission
+            results[index].error = f"unreadable ({error.strerror or error})"
+            continue
+        results[index].duration_s = len(audio) / SAMPLE_RATE
+        results[index].window_seconds = hop_samples / SAMPLE_RATE
+        for windows in window_features(audio, config):
+            batcher.add(index, windows)
+    for index, scores in batcher.finish().items():
+        results[index].window_probabilities = np.concatenate(scores)
+        results[index].probabilities = results[index].window_probabilities.mean(axis=0)
+    return results

@@ -1,0 +1,78 @@
+"""Trained networks for tagging: one model directory, or a folder of seeds to be averaged.
+
+Anything wrong here (a folder that is not a trained model, seeds that disagree, a device that
+cannot be had) is the caller's mistake rather than a file's, hence :class:`UsageError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeline.training.networks import load_trained, select_device
+
+INPUT_KEYS = ("front_end", "length", "stride", "window_frames", "window_samples", "min_n_fft")
+"""config.json keys that fix a model's input windows; models averaged must share them (and tags)."""
+
+
+class UsageError(ValueError):
+    """A model directory that is not a trained model, or an unusable device (exit 2)."""
+
+
+def model_dirs(model_dir: str | Path) -> list[Path]:
+    """``model_dir`` if it is a trained model, else its subfolders that are (one per seed)."""
+    model_dir = Path(model_dir)
+    if (model_dir / "config.json").is_file() or not model_dir.is_dir():
+        return [model_dir]
+    found = sorted(
+        p.parent for p in model_dir.glob("*/config.json") if p.with_name("model.pt").is_file()
+    )
+    return found or [model_dir]
+
+
+def load_models(
+    model_dir: str | Path, device: str | torch.device = "cpu"
+) -> tuple[list[torch.nn.Module], dict[str, Any]]:
+    """Every model of :func:`model_dirs` and the first one's config.json.
+
+    Raises :class:`UsageError` if they disagree on the input they take or the tags they give.
+    """
+    paths = model_dirs(model_dir)
+    loaded = [load_model(path, device) for path in paths]
+    config = loaded[0][1]
+    for path, (_, other) in zip(paths, loaded, strict=True):
+        differ = [key for key in (*INPUT_KEYS, "tags") if other.get(key) != config.get(key)]
+        if differ:
+            raise UsageError(
+                f"model directory {model_dir}: {path} differs from the first model in "
+                f"{', '.join(differ)}; cannot average them (pass one model directory)"
+            )
+    return [model for model, _ in loaded], config
+
+
+def load_model(
+    model_dir: str | Path, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """:func:`pipeline.training.networks.load_trained`, with a usage error saying what DIR holds."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file() or not (model_dir / "model.pt").is_file():
+        what = "does not exist" if not model_dir.is_dir() else "is not a trained model"
+        raise UsageError(
+            f"model directory {model_dir} {what}: it should contain config.json and model.pt "
+            "written by training (or one such folder per seed), e.g. "
+            "models/synth/spectrogram_512_256"
+        )
+    try:
+        return load_trained(model_dir, device)
+    except (ValueError, KeyError, RuntimeError, OSError) as error:
+        raise UsageError(f"model directory {model_dir}: cannot load: {error}") from error
+
+
+def resolve_device(device: str) -> torch.device:
+    """The ``--device`` option as a torch device; a device that cannot be had is a usage error."""
+    try:
+        return select_device(device, "--device")
+    except ValueError as error:
+        raise UsageError(str(error)) from error

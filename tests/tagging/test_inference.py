@@ -1,0 +1,77 @@
+"""tag_files on a tiny untrained model: windows, their average, and a real MTAT clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.data.audio import decode_clip
+from pipeline.features.mel import log_mel_spectrogram
+from pipeline.tagging import inference
+from pipeline.tagging.inference import tag_files
+from pipeline.training.networks import build_model
+from tests.conftest import REAL_CLIP
+from tests.tagging.helpers import (
+    FRAMES,
+    LENGTH,
+    STRIDE,
+    TAGS,
+    TINY,
+    WINDOW,
+    make_model_dir,
+    write_audio,
+)
+
+
+def test_tags_a_file_top_n_sorted(spectrogram_dir: Path, tmp_path: Path) -> None:
+    clip = write_audio(tmp_path / "clip.wav", 2.0)
+    [result] = tag_files(spectrogram_dir, [clip], device="cpu")
+    assert result.error is None
+    top = result.top(3)
+    assert [tag for tag, _ in top] == [t for t, _ in result.top(None)][:3]
+    assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
+    assert all(0.0 <= p <= 1.0 for _, p in result.top(None))
+    assert result.windows == (1 + (32000 - LENGTH) // STRIDE) // FRAMES == 7
+    assert result.duration_s == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("front_end", ["spectrogram", "raw"])
+def test_average_equals_mean_of_windows_by_hand(
+    front_end: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunked features and batches split across files must not change a single window."""
+    monkeypatch.setattr(inference, "FEATURE_CHUNK_WINDOWS", 2)
+    model_dir = make_model_dir(tmp_path / "model", front_end)
+    clips = [write_audio(tmp_path / "a.wav", 2.3), write_audio(tmp_path / "b.wav", 1.1)]
+    results = tag_files(model_dir, clips, batch_size=3, device="cpu")
+
+    torch.manual_seed(0)
+    model = build_model(front_end, LENGTH, STRIDE, FRAMES, len(TAGS), TINY).eval()
+    for clip, result in zip(clips, results, strict=True):
+        audio = decode_clip(clip)
+        mel = log_mel_spectrogram(audio, LENGTH, STRIDE, 1024)
+        count = len(mel) // FRAMES
+        if front_end == "spectrogram":
+            windows = [mel[k * FRAMES : (k + 1) * FRAMES] for k in range(count)]
+        else:
+            windows = [
+                audio[k * FRAMES * STRIDE : k * FRAMES * STRIDE + WINDOW] for k in range(count)
+            ]
+        with torch.no_grad():
+            each = [torch.sigmoid(model(torch.from_numpy(w[None]))).numpy()[0] for w in windows]
+        assert result.windows == count > 2
+        np.testing.assert_allclose(result.window_probabilities, np.stack(each), atol=1e-6)
+        np.testing.assert_allclose(result.probabilities, np.mean(each, axis=0), atol=1e-6)
+
+
+def test_real_mtat_clip(spectrogram_dir: Path) -> None:
+    if not REAL_CLIP.is_file():
+        pytest.skip(f"real MTAT clip {REAL_CLIP} is absent (it lives in ../shared/mtat)")
+    [result] = tag_files(spectrogram_dir, [REAL_CLIP], device="cpu")
+    assert result.error is None
+    assert result.duration_s == pytest.approx(29.1, abs=0.1)
+    assert result.windows == (1 + (len(decode_clip(REAL_CLIP)) - LENGTH) // STRIDE) // FRAMES
+    assert np.isfinite(result.probabilities).all()
