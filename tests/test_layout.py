@@ -13,6 +13,7 @@ CORE = {
     "pipeline.config",
     "pipeline.constants",
     "pipeline.paths",
+    "pipeline.settings",
     "pipeline.atomic",
     "pipeline.metrics",
 }

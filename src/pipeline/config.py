@@ -65,12 +65,7 @@ def validate_params(params: dict[str, Any]) -> None:
         first = errors[0]
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise ParamsError(f"params.yaml: key '{_key_path(first)}': {first.message}{more}")
-    training = params["training"]
-    if training["profile"] not in training["profiles"]:
-        raise ParamsError(
-            f"params.yaml: key 'training.profile': {training['profile']!r} is not one of the "
-            f"profiles defined under training.profiles ({', '.join(training['profiles'])})"
-        )
+    training_profile(params)
     if params["dataset"] == "folder" and not params.get("folder_dir"):
         raise ParamsError(
             "params.yaml: key 'folder_dir': dataset 'folder' needs folder_dir set to a folder in "
@@ -125,7 +120,12 @@ def _check_variants(params: dict[str, Any]) -> None:
 
 def window_length_samples(params: dict[str, Any]) -> int:
     """The nominal input window (about 3 s) in samples."""
-    return int(round(params["audio"]["window_seconds"] * SAMPLE_RATE))
+    return seconds_to_samples(params["audio"]["window_seconds"])
+
+
+def seconds_to_samples(seconds: float) -> int:
+    """A duration in samples at the pipeline's rate, rounded to the nearest sample."""
+    return int(round(seconds * SAMPLE_RATE))
 
 
 def frames_per_window(window_samples: int, length: int, stride: int) -> int:
@@ -251,7 +251,7 @@ TABLE_SETTINGS = {
 }
 
 
-def settings(params: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+def values_at(params: dict[str, Any], keys: list[str]) -> dict[str, Any]:
     """The values of dotted params.yaml keys, e.g. ``["split.n_tags"]``."""
     values = {}
     for key in keys:
@@ -293,8 +293,13 @@ def mel_pairs(params: dict[str, Any]) -> list[tuple[int, int]]:
 
 
 def training_profile(params: dict[str, Any]) -> dict[str, Any]:
-    """The active training profile's settings."""
+    """The active training profile's settings; raises if training.profile names none."""
     training = params["training"]
+    if training["profile"] not in training["profiles"]:
+        raise ParamsError(
+            f"params.yaml: key 'training.profile': {training['profile']!r} is not one of the "
+            f"profiles defined under training.profiles ({', '.join(training['profiles'])})"
+        )
     return training["profiles"][training["profile"]]
 
 

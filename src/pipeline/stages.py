@@ -2,7 +2,9 @@
 
 Snakemake's scripts (workflow/scripts) and DVC's commands (``python -m pipeline STEP``) are
 thin wrappers over these, and every path comes from :class:`pipeline.paths.Paths`, so the
-two drivers cannot disagree about where an artefact lives.
+two drivers cannot disagree about where an artefact lives. This is also where the params
+dict ends: each step turns it into the typed settings of :mod:`pipeline.settings` and passes
+deeper functions only the ones they use.
 """
 
 from __future__ import annotations
@@ -12,20 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import atomic
-from pipeline.config import Variant, find_variant, window_length_samples
+from pipeline.config import TABLE_VARIANTS, Variant, figure_variants, find_variant
 from pipeline.paths import Paths
+from pipeline.settings import AudioSettings, Settings, SynthSettings
 
 
 def synth(params: dict[str, Any], workers: int = 1) -> None:
     """Generate the embedded MTAT-layout dataset."""
     from pipeline.data.synth import generate_synth_dataset
 
-    settings = params["synth"]
+    settings = SynthSettings.from_params(params)
     generate_synth_dataset(
         Paths.of(params).raw,
-        clips_per_part=settings["clips_per_part"],
-        seed=settings["seed"],
-        label_noise=settings["label_noise"],
+        clips_per_part=settings.clips_per_part,
+        seed=settings.seed,
+        label_noise=settings.label_noise,
         workers=workers,
     )
 
@@ -69,7 +72,7 @@ def decode_audio(params: dict[str, Any], workers: int = 1) -> None:
         paths.raw,
         paths.audio_stem,
         paths.skipped,
-        window_length_samples(params),
+        AudioSettings.from_params(params).window_samples,
         workers,
     )
 
@@ -82,7 +85,7 @@ def windows(params: dict[str, Any], length: int, stride: int) -> None:
     write_windows(
         Path(f"{paths.audio_stem}.csv"),
         paths.windows(length, stride),
-        window_length_samples(params),
+        AudioSettings.from_params(params).window_samples,
         length,
         stride,
     )
@@ -98,7 +101,7 @@ def mel_cache(params: dict[str, Any], length: int, stride: int, workers: int = 1
         paths.mel_stem(length, stride),
         length,
         stride,
-        params["audio"]["min_n_fft"],
+        AudioSettings.from_params(params).min_n_fft,
         workers,
     )
 
@@ -112,14 +115,22 @@ def _mel_stem(paths: Paths, variant: Variant) -> Path | None:
 
 def train(params: dict[str, Any], variant_name: str, seed: int) -> None:
     """Train one variant of the grid with one seed."""
-    from pipeline.training.loop import train_variant
+    from pipeline.training.loop import TrainingJob, train_variant
 
     paths = Paths.of(params)
     variant = find_variant(params, variant_name)
-    train_variant(
+    settings = Settings.from_params(params)
+    job = TrainingJob(
         variant,
-        params,
         seed,
+        settings.dataset,
+        settings.training,
+        settings.model,
+        settings.audio,
+        settings.evaluation,
+    )
+    train_variant(
+        job,
         paths.split,
         paths.audio_stem,
         _mel_stem(paths, variant),
@@ -134,6 +145,7 @@ def evaluate(params: dict[str, Any], variant_name: str) -> None:
 
     paths = Paths.of(params)
     variant = find_variant(params, variant_name)
+    settings = Settings.from_params(params)
     evaluate_variant(
         variant,
         {seed: paths.model_dir(variant.name, seed) for seed in params["experiments"]["seeds"]},
@@ -143,17 +155,17 @@ def evaluate(params: dict[str, Any], variant_name: str) -> None:
         paths.windows(variant.length, variant.stride),
         paths.metrics(variant.name),
         paths.per_tag(variant.name),
-        params["evaluation"]["batch_size"],
-        params["training"]["device"],
+        settings.evaluation.batch_size,
+        settings.training.device,
     )
 
 
 def table(params: dict[str, Any], name: str) -> None:
     """One of the paper's tables (table1-table3) or our Table 4, from the per-variant metrics."""
-    from pipeline.evaluation.tables import TABLE_BUILDERS
+    from pipeline.evaluation.tables import TABLE_BUILDERS, TableInputs
 
     paths = Paths.of(params)
-    result = TABLE_BUILDERS[name](params, paths.metrics_dir)
+    result = TABLE_BUILDERS[name](TableInputs.from_params(params, name), paths.metrics_dir)
     atomic.write_csv(result, paths.table(name), float_format="%.4f")
     print(result.to_string(index=False))
 
@@ -162,4 +174,11 @@ def figures(params: dict[str, Any]) -> None:
     """The filter figures (2-4) and the training curves."""
     from pipeline.evaluation.figures import write_figures
 
-    write_figures(params, Paths.of(params))
+    chosen = figure_variants(params)
+    write_figures(
+        chosen["filters"],
+        chosen["l2_groups"],
+        {name: variants_of(params) for name, variants_of in TABLE_VARIANTS.items()},
+        params["experiments"]["seeds"],
+        Paths.of(params),
+    )

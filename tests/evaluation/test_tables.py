@@ -1,3 +1,4 @@
+import copy
 import json
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 
 from pipeline.config import all_variants, load_params
 from pipeline.evaluation.paper import TABLE1_AUC
-from pipeline.evaluation.tables import TABLE1_COLUMNS, TABLE_BUILDERS, build_table1
+from pipeline.evaluation.tables import TABLE1_COLUMNS, TABLE_BUILDERS, TableInputs, build_table1
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -35,7 +36,7 @@ def test_table1_columns_paper_numbers_and_paired_tests(tmp_path):
     summary = json.loads(raw.read_text())
     summary["seeds"]["2"]["auc"] += 0.004
     raw.write_text(json.dumps(summary))
-    table = build_table1(PARAMS, tmp_path)
+    table = build_table1(TableInputs.from_params(PARAMS, "table1"), tmp_path)
     assert list(table.columns) == TABLE1_COLUMNS
     first = table.iloc[0]
     assert first["auc_spectrogram"] == pytest.approx(0.86)
@@ -48,13 +49,13 @@ def test_table1_columns_paper_numbers_and_paired_tests(tmp_path):
 
 def test_tables_2_to_4_rows_and_paper_numbers(tmp_path):
     _fake_metrics(tmp_path, PARAMS)
-    table2 = TABLE_BUILDERS["table2"](PARAMS, tmp_path)
+    table2 = TABLE_BUILDERS["table2"](TableInputs.from_params(PARAMS, "table2"), tmp_path)
     assert table2["nonlinearity"].tolist() == ["relu", "log_x2", "log_abs_x"]
     assert table2["paper_auc"].tolist() == [0.8366, 0.7508, 0.7487]
-    table3 = TABLE_BUILDERS["table3"](PARAMS, tmp_path)
+    table3 = TABLE_BUILDERS["table3"](TableInputs.from_params(PARAMS, "table3"), tmp_path)
     assert table3["features"].tolist() == [128, 64, 32, 64, 32]
     assert table3.loc[2, "parameters"] < table3.loc[1, "parameters"] < table3.loc[0, "parameters"]
-    table4 = TABLE_BUILDERS["table4"](PARAMS, tmp_path)
+    table4 = TABLE_BUILDERS["table4"](TableInputs.from_params(PARAMS, "table4"), tmp_path)
     assert table4["model"].tolist()[:3] == ["spectrogram", "raw, random init", "raw, mel init"]
     assert table4["paper_auc"].tolist()[:2] == [0.8815, 0.8487]
     assert np.isnan(table4["paper_auc"].tolist()[2])
@@ -62,4 +63,14 @@ def test_tables_2_to_4_rows_and_paper_numbers(tmp_path):
 
 def test_missing_metrics_name_the_variant(tmp_path):
     with pytest.raises(FileNotFoundError, match="spectrogram_1024_1024"):
-        build_table1(PARAMS, tmp_path)
+        build_table1(TableInputs.from_params(PARAMS, "table1"), tmp_path)
+
+
+def test_table1_with_one_front_end_has_one_row_per_pair(tmp_path):
+    params = copy.deepcopy(PARAMS)
+    params["experiments"]["front_ends"] = ["raw"]
+    _fake_metrics(tmp_path, PARAMS)
+    table = build_table1(TableInputs.from_params(params, "table1"), tmp_path)
+    pairs = [(p["length"], p["stride"]) for p in params["experiments"]["table1"]]
+    assert list(zip(table["length"], table["stride"], strict=True)) == pairs
+    assert table["auc_raw"].notna().all() and table["auc_spectrogram"].isna().all()

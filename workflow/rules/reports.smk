@@ -1,5 +1,5 @@
 # Stage 4: the tables, the figures, and the captions of `snakemake --report`.
-from pipeline.config import TABLE_SETTINGS, TABLE_VARIANTS, settings
+from pipeline.config import TABLE_SETTINGS, TABLE_VARIANTS, values_at
 from pipeline.evaluation.figures import FIGURE_FILES
 
 TABLES = list(TABLE_VARIANTS)
@@ -17,7 +17,7 @@ rule table:
             category="Tables",
         ),
     params:
-        settings=lambda wc: settings(config, TABLE_SETTINGS[wc.table]),
+        settings=lambda wc: values_at(config, TABLE_SETTINGS[wc.table]),
     wildcard_constraints:
         table="|".join(TABLES),
     script:

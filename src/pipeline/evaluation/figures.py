@@ -8,8 +8,8 @@ L2-pooling model, one row per group (low-pass filtered for display, as the paper
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from pipeline import atomic  # noqa: E402
-from pipeline.config import TABLE_VARIANTS, Variant, figure_variants  # noqa: E402
+from pipeline.config import Variant  # noqa: E402
 from pipeline.constants import SAMPLE_RATE  # noqa: E402
 from pipeline.paths import Paths  # noqa: E402
 
@@ -174,11 +174,17 @@ def _pair_label(variant: Variant) -> str:
     )
 
 
-def write_figures(params: dict[str, Any], paths: Paths) -> None:
-    """Write every figure of reports/figures from the trained models."""
-    seed = params["experiments"]["seeds"][0]
-    chosen = figure_variants(params)
-    filters_variant: Variant = chosen["filters"]
+def write_figures(
+    filters_variant: Variant,
+    l2: Variant,
+    table_variants: dict[str, list[Variant]],
+    seeds: Sequence[int],
+    paths: Paths,
+) -> None:
+    """Write every figure of reports/figures from the trained models: the filters of
+    ``filters_variant`` (Figures 2-3), the groups of the L2-pooling ``l2`` (Figure 4), and the
+    training curves of every table's variants, each seed."""
+    seed = seeds[0]
     filters = strided_filters(paths.model_dir(filters_variant.name, seed))
     pair = _pair_label(filters_variant)
     plot_filter_spectra(
@@ -191,15 +197,13 @@ def write_figures(params: dict[str, Any], paths: Paths) -> None:
         f"Fig. 3: strided-layer filters by dominant frequency, {pair}",
         paths.figures / FIGURE_FILES["fig3"],
     )
-    l2 = chosen["l2_groups"]
     plot_filter_groups(
         strided_filters(paths.model_dir(l2.name, seed)),
         l2.pool_size,
         f"Fig. 4: filter groups of the L2-pooling model (pools of {l2.pool_size}), low-pass 4 kHz",
         paths.figures / FIGURE_FILES["fig4"],
     )
-    tables = {name: [v.name for v in of(params)] for name, of in TABLE_VARIANTS.items()}
-    seeds = params["experiments"]["seeds"]
+    tables = {name: [v.name for v in variants] for name, variants in table_variants.items()}
     histories = {
         name: {s: pd.read_csv(paths.model_dir(name, s) / "history.csv") for s in seeds}
         for names in tables.values()

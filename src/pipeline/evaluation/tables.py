@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +18,38 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipeline.config import (
-    Variant,
-    table2_variants,
-    table3_variants,
-    table4_variants,
-)
+from pipeline.config import TABLE_VARIANTS, Variant
 from pipeline.evaluation.paper import TABLE1_AUC, TABLE2_AUC, TABLE3_AUC
+from pipeline.settings import AudioSettings, ModelSizes, Settings
 
 TABLE1_COLUMNS = [
     "length", "stride", "auc_spectrogram", "auc_raw", "paper_auc_spectrogram", "paper_auc_raw",
     "auc_spectrogram_std", "auc_raw_std", "seeds", "p_seeds_ttest", "p_tags_wilcoxon",
 ]  # fmt: skip
 FORMULAS = {"relu": "max(0, x)", "log_x2": "log(1 + C x^2)", "log_abs_x": "log(1 + C |x|)"}
+
+
+@dataclass(frozen=True)
+class TableInputs:
+    """What a table reads besides the metrics: its variants in grid order, the front ends
+    compared (Table 1) and what sizes the networks (Table 3 counts their parameters)."""
+
+    front_ends: tuple[str, ...]
+    variants: tuple[Variant, ...]
+    model: ModelSizes
+    audio: AudioSettings
+    n_tags: int
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], table: str) -> TableInputs:
+        settings = Settings.from_params(params)
+        return cls(
+            front_ends=tuple(params["experiments"]["front_ends"]),
+            variants=tuple(TABLE_VARIANTS[table](params)),
+            model=settings.model,
+            audio=settings.audio,
+            n_tags=settings.split.n_tags,
+        )
 
 
 def _summary(metrics_dir: Path, variant: Variant) -> dict[str, Any]:
@@ -57,12 +77,14 @@ def paired_tests(metrics_dir: Path, first: Variant, second: Variant) -> tuple[fl
     return p_seeds, p_tags
 
 
-def build_table1(params: dict[str, Any], metrics_dir: Path) -> pd.DataFrame:
+def build_table1(inputs: TableInputs, metrics_dir: Path) -> pd.DataFrame:
     """One row per (length, stride) pair: spectrograms vs raw audio."""
-    front_ends = params["experiments"]["front_ends"]
+    front_ends = inputs.front_ends
     rows = []
-    for pair in params["experiments"]["table1"]:
-        length, stride = pair["length"], pair["stride"]
+    # Table 1's variants list each grid pair once per front end, so every len(front_ends)-th
+    # variant starts the next pair.
+    for first in inputs.variants[:: len(front_ends)]:
+        length, stride = first.length, first.stride
         paper = TABLE1_AUC.get((length, stride), (None, None))
         row: dict[str, Any] = {"length": length, "stride": stride}
         for front_end in ("spectrogram", "raw"):
@@ -84,7 +106,7 @@ def _row(summary: dict[str, Any]) -> dict[str, Any]:
     return {"auc": summary["auc"], "auc_std": summary["auc_std"], "seeds": len(summary["seeds"])}
 
 
-def build_table2(params: dict[str, Any], metrics_dir: Path) -> pd.DataFrame:
+def build_table2(inputs: TableInputs, metrics_dir: Path) -> pd.DataFrame:
     """Raw audio: the strided layer's nonlinearity."""
     rows = [
         {
@@ -93,43 +115,40 @@ def build_table2(params: dict[str, Any], metrics_dir: Path) -> pd.DataFrame:
             **_row(_summary(metrics_dir, v)),
             "paper_auc": TABLE2_AUC.get(v.nonlinearity),
         }
-        for v in table2_variants(params)
+        for v in inputs.variants
     ]
     return pd.DataFrame(rows)
 
 
-def count_parameters(variant: Variant, params: dict[str, Any]) -> int:
+def count_parameters(variant: Variant, model: ModelSizes, audio: AudioSettings, n_tags: int) -> int:
     """Trainable parameters of a variant's network (pooling shrinks the next layer)."""
-    from pipeline.config import frames_per_window, window_length_samples
     from pipeline.training.networks import build_variant_model
 
-    frames = frames_per_window(window_length_samples(params), variant.length, variant.stride)
-    n_tags = params["split"]["n_tags"]
-    model = build_variant_model(variant, frames, n_tags, params["model"])
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frames = audio.frames(variant.length, variant.stride)
+    network = build_variant_model(variant, frames, n_tags, model)
+    return sum(p.numel() for p in network.parameters() if p.requires_grad)
 
 
-def build_table3(params: dict[str, Any], metrics_dir: Path) -> pd.DataFrame:
+def build_table3(inputs: TableInputs, metrics_dir: Path) -> pd.DataFrame:
     """Raw audio: pooling across groups of strided-layer filters."""
-    filters = params["model"]["raw_filters"]
     rows = [
         {
             "pooling": v.pooling,
             "pool_size": v.pool_size,
-            "features": filters // v.pool_size,
-            "parameters": count_parameters(v, params),
+            "features": inputs.model.raw_filters // v.pool_size,
+            "parameters": count_parameters(v, inputs.model, inputs.audio, inputs.n_tags),
             **_row(_summary(metrics_dir, v)),
             "paper_auc": TABLE3_AUC.get((v.pooling, v.pool_size)),
         }
-        for v in table3_variants(params)
+        for v in inputs.variants
     ]
     return pd.DataFrame(rows)
 
 
-def build_table4(params: dict[str, Any], metrics_dir: Path) -> pd.DataFrame:
+def build_table4(inputs: TableInputs, metrics_dir: Path) -> pd.DataFrame:
     """Beyond the paper: mel-sinusoid vs random initialisation of the strided layer."""
     rows = []
-    for v in table4_variants(params):
+    for v in inputs.variants:
         summary = _summary(metrics_dir, v)
         paper = TABLE1_AUC.get((v.length, v.stride), (None, None))
         published = (
@@ -145,7 +164,7 @@ def build_table4(params: dict[str, Any], metrics_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-TABLE_BUILDERS: dict[str, Callable[[dict[str, Any], Path], pd.DataFrame]] = {
+TABLE_BUILDERS: dict[str, Callable[[TableInputs, Path], pd.DataFrame]] = {
     "table1": build_table1,
     "table2": build_table2,
     "table3": build_table3,

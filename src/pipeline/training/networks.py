@@ -11,6 +11,7 @@ audio (1b). Only the first block differs; everything else is shared.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +19,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.config import backbone_output_length
 from pipeline.constants import MEL_COMPRESSION_C, N_MELS, SAMPLE_RATE
 from pipeline.features.mel import hz_to_mel, mel_to_hz
+from pipeline.settings import ModelSizes
 
 
 class Backbone(nn.Module):
     """Conv-pool-conv-pool-dense-dense over (batch, channels, frames)."""
 
-    def __init__(self, in_channels: int, frames: int, n_tags: int, model: dict[str, Any]) -> None:
+    def __init__(self, in_channels: int, frames: int, n_tags: int, model: ModelSizes) -> None:
         super().__init__()
-        filters, length, pool = model["conv_filters"], model["conv_length"], model["pool_size"]
+        filters, length, pool = model.conv_filters, model.conv_length, model.pool_size
         self.features = nn.Sequential(
             nn.Conv1d(in_channels, filters, length),
             nn.ReLU(),
@@ -38,11 +39,11 @@ class Backbone(nn.Module):
             nn.MaxPool1d(pool, ceil_mode=True),
             nn.Flatten(),
         )
-        flat = filters * backbone_output_length(frames, model)
+        flat = filters * model.output_length(frames)
         self.classifier = nn.Sequential(
-            nn.Linear(flat, model["dense_units"]),
+            nn.Linear(flat, model.dense_units),
             nn.ReLU(),
-            nn.Linear(model["dense_units"], n_tags),
+            nn.Linear(model.dense_units, n_tags),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -178,23 +179,27 @@ def build_model(
     stride: int,
     frames: int,
     n_tags: int,
-    model: dict[str, Any],
+    model: ModelSizes | Mapping[str, int],
     *,
     nonlinearity: str = "relu",
     pooling: str = "none",
     pool_size: int = 1,
     init: str = "random",
 ) -> TaggingNetwork:
-    """The network of one variant, for windows of ``frames`` frames."""
+    """The network of one variant, for windows of ``frames`` frames.
+
+    ``model`` may also be the plain dict of params.yaml or config.json (``"model"``).
+    """
+    sizes = model if isinstance(model, ModelSizes) else ModelSizes(**model)
     if front_end == "spectrogram":
         first: nn.Module = SpectrogramFrontEnd()
     elif front_end == "raw":
         first = RawAudioFrontEnd(
-            model["raw_filters"], length, stride, nonlinearity, pooling, pool_size, init
+            sizes.raw_filters, length, stride, nonlinearity, pooling, pool_size, init
         )
     else:
         raise ValueError(f"front end must be 'spectrogram' or 'raw', not {front_end!r}")
-    network = TaggingNetwork(first, Backbone(first.out_channels, frames, n_tags, model))
+    network = TaggingNetwork(first, Backbone(first.out_channels, frames, n_tags, sizes))
     glorot_init(network.backbone)
     if isinstance(first, RawAudioFrontEnd):
         first.reset_parameters()
@@ -202,7 +207,7 @@ def build_model(
 
 
 def build_variant_model(
-    variant: Any, frames: int, n_tags: int, model: dict[str, Any]
+    variant: Any, frames: int, n_tags: int, model: ModelSizes | Mapping[str, int]
 ) -> TaggingNetwork:
     """:func:`build_model` from a :class:`pipeline.config.Variant` or its dict (config.json)."""
     fields = variant if isinstance(variant, dict) else variant.to_dict()
@@ -246,7 +251,7 @@ def load_trained(
             raise FileNotFoundError(f"{path}: not found; is {model_dir} a trained model directory?")
     config = json.loads(config_path.read_text())
     model = build_variant_model(
-        config, config["window_frames"], len(config["tags"]), config["model"]
+        config, config["window_frames"], len(config["tags"]), ModelSizes(**config["model"])
     )
     state = torch.load(weights_path, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
