@@ -303,6 +303,21 @@ def training_profile(params: dict[str, Any]) -> dict[str, Any]:
     return training["profiles"][training["profile"]]
 
 
+def training_keys(params: dict[str, Any]) -> list[str]:
+    """The params.yaml keys a training job reads: the active profile's, not every profile's.
+
+    Both drivers rerun training when one of these changes, so editing the ``paper`` profile
+    leaves the ``quick`` models alone.
+    """
+    active = params["training"]["profile"]
+    return [
+        "training.profile",
+        f"training.profiles.{active}",
+        "training.device",
+        "training.threads",
+    ]
+
+
 def raw_dir(params: dict[str, Any]) -> Path:
     """Where the dataset's annotations and part folders live."""
     dataset = params["dataset"]

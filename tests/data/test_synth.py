@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shutil
 from collections import Counter
@@ -98,6 +99,51 @@ def test_reuse_and_relabel(dataset: Path, tmp_path: Path) -> None:
     truth = [synth.clip_true_tags(SEED, i) for i in range(16)]
     for row, tags in zip(ann.labels, truth, strict=True):
         assert {t for t, v in zip(ann.tags, row, strict=True) if v} == tags
+
+
+def test_fingerprint_follows_the_package_source(tmp_path: Path) -> None:
+    package = Path(synth.__file__).parent
+    copy = tmp_path / "synth"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    fingerprint = synth.generator_fingerprint()
+    assert re.fullmatch(r"[0-9a-f]{64}", fingerprint)
+    assert synth.generator_fingerprint(copy) == fingerprint == synth.generator_fingerprint()
+
+    module = copy / "music.py"
+    source = bytearray(module.read_bytes())
+    source[-2] ^= 1  # one bit of one byte
+    module.write_bytes(bytes(source))
+    assert synth.generator_fingerprint(copy) != fingerprint
+
+    module.write_bytes(bytes(source[:-2] + source[-1:]))  # a byte fewer
+    shortened = synth.generator_fingerprint(copy)
+    assert shortened != fingerprint
+    (copy / "extra.py").write_text("")
+    assert synth.generator_fingerprint(copy) != shortened  # a new module counts too
+
+
+def test_audio_is_reused_only_while_the_fingerprint_matches(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "copy"
+    shutil.copytree(dataset, out)
+    settings_file = out / synth.SETTINGS_FILE
+    stored = json.loads(settings_file.read_text())
+    assert stored["fingerprint"] == synth.generator_fingerprint()
+    clips = sorted(out.rglob("*.mp3"))
+    originals = {p: p.read_bytes() for p in clips}
+    for clip in clips:  # mark each clip, to see whether it is rendered again
+        clip.write_bytes(b"stale")
+
+    # Other settings (label noise), same generator: the audio is reused, the labels rewritten.
+    settings_file.write_text(json.dumps({**stored, "label_noise": 0.5}))
+    synth.generate_synth_dataset(out, clips_per_part=1, seed=SEED, progress=False)
+    assert all(clip.read_bytes() == b"stale" for clip in clips)
+    assert json.loads(settings_file.read_text()) == stored
+
+    # Other settings written by another generator (a code change): every clip is rendered again.
+    settings_file.write_text(json.dumps({**stored, "label_noise": 0.5, "fingerprint": "0" * 64}))
+    synth.generate_synth_dataset(out, clips_per_part=1, seed=SEED, workers=2, progress=False)
+    assert {p: p.read_bytes() for p in clips} == originals
+    assert json.loads(settings_file.read_text()) == stored
 
 
 def test_generate_clip() -> None:

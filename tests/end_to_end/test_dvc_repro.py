@@ -67,3 +67,30 @@ def test_a_new_variant_trains_only_itself(tiny_dvc_repo):
         "table2",
         "figures",
     }
+
+
+@pytest.mark.slow
+def test_editing_the_inactive_profile_changes_no_stage(tiny_dvc_repo):
+    """Training stages list the active profile's keys only (training.profiles.quick)."""
+    params_path = tiny_dvc_repo / "params.yaml"
+    saved = params_path.read_text()
+    try:
+        params = yaml.safe_load(saved)
+        params["training"]["profiles"]["paper"]["updates"] += 1
+        params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+        status = json.loads(dvc(tiny_dvc_repo, "status", "--json").stdout)
+    finally:
+        params_path.write_text(saved)
+    assert status == {}
+
+
+@pytest.mark.slow
+def test_editing_a_module_changes_the_stages_that_import_it(tiny_dvc_repo):
+    tables = tiny_dvc_repo / "src/pipeline/evaluation/tables.py"
+    saved = tables.read_text()
+    try:
+        tables.write_text(saved + "\n# edited\n")
+        changed = set(json.loads(dvc(tiny_dvc_repo, "status", "--json").stdout))
+    finally:
+        tables.write_text(saved)
+    assert changed == {"table1", "table2", "table3", "table4"}

@@ -13,17 +13,20 @@ import pytest
 import yaml
 
 from pipeline.evaluation.tables import TABLE1_COLUMNS
-from tests.conftest import REPO, TINY, merge_params
+from tests.conftest import REPO, TINY, copy_project, merge_params, tool_env
 
 pytestmark = pytest.mark.slow
 
 
 def snakemake(workdir: Path, *arguments: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run the repository's Snakefile with ``workdir`` as its working directory."""
+    """Run Snakemake in ``workdir``: on its own copy of the project when it holds one (its code
+    first on the path), else on the repository's Snakefile."""
+    own_copy = (workdir / "Snakefile").is_file()
     command = [sys.executable, "-m", "snakemake", *arguments]
-    command += ["--snakefile", str(REPO / "Snakefile")]
+    command += ["--snakefile", str((workdir if own_copy else REPO) / "Snakefile")]
     command += ["--directory", str(workdir)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    env = tool_env(workdir if own_copy else None)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def run_workflow(workdir: Path, overrides: dict, *targets: str) -> subprocess.CompletedProcess:
@@ -36,10 +39,13 @@ def run_workflow(workdir: Path, overrides: dict, *targets: str) -> subprocess.Co
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
-    """The tiny DAG, run twice from nothing in two folders."""
+    """The tiny DAG, run twice from nothing in two folders: the first on its own copy of the
+    project (so a test may edit its code), the second on the repository."""
     runs = []
     for name in ("first", "second"):
         workdir = tmp_path_factory.mktemp(name)
+        if name == "first":
+            copy_project(workdir)
         result = run_workflow(workdir, TINY)
         assert result.returncode == 0, result.stderr[-4000:]
         runs.append(workdir)
@@ -194,3 +200,34 @@ def test_mtat_metadata_that_fails_its_checksum_is_not_used(tmp_path, real_metada
     assert result.returncode != 0
     assert "annotations_final.csv" in result.stderr
     assert not (tmp_path / "data/interim/mtat/split.csv").exists()
+
+
+def test_editing_the_inactive_profile_reruns_nothing(tiny_runs):
+    """Training reads the active profile only, so the paper profile's settings are no input."""
+    params_path = tiny_runs[0] / "params.yaml"
+    saved = params_path.read_text()
+    try:
+        params = yaml.safe_load(saved)
+        params["training"]["profiles"]["paper"]["updates"] += 1
+        params_path.write_text(yaml.safe_dump(params))
+        dry = snakemake(tiny_runs[0], "-n", "--cores", "1", timeout=300)
+    finally:
+        params_path.write_text(saved)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def test_editing_a_module_reruns_the_steps_that_import_it(tiny_runs):
+    """A change to the constants (imported by every step) reruns everything; one to the
+    tables module only the tables."""
+    workdir = tiny_runs[0]
+    tables = workdir / "src/pipeline/evaluation/tables.py"
+    saved = tables.read_text()
+    try:
+        tables.write_text(saved + "\n# edited\n")
+        dry = snakemake(workdir, "-n", "--cores", "1", timeout=300)
+    finally:
+        tables.write_text(saved)
+        snakemake(workdir, "--touch", "--cores", "1", timeout=300)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert _job_counts(dry.stdout + dry.stderr) == {"all": 1, "table": 4}

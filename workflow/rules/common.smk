@@ -3,9 +3,9 @@
 # exactly the jobs whose results it can change, as DVC's stages do.
 from pathlib import Path
 
-from pipeline.config import all_variants, find_variant
+from pipeline.config import all_variants, find_variant, training_keys, values_at
 from pipeline.paths import Paths
-from pipeline.repro.code_deps import step_code
+from pipeline.repro.code_deps import step_code_files
 
 PATHS = Paths.of(config)
 DATASET = PATHS.dataset

@@ -5,7 +5,7 @@ if DATASET == "synth":
 
     rule synth_dataset:
         input:
-            code=step_code("synth"),
+            code=step_code_files("synth"),
         output:
             annotations=str(PATHS.annotations),
         params:
@@ -19,7 +19,7 @@ elif DATASET == "mtat":
     # Verifies an existing copy against the published checksums, downloads what is missing.
     rule mtat_metadata:
         input:
-            code=step_code("mtat_metadata"),
+            code=step_code_files("mtat_metadata"),
         output:
             verified=str(PATHS.metadata_verified),
         params:
@@ -32,7 +32,7 @@ elif DATASET == "mtat":
 rule audio_ready:
     input:
         METADATA,
-        code=step_code("audio_ready"),
+        code=step_code_files("audio_ready"),
     output:
         str(PATHS.audio_ready),
     params:
@@ -46,7 +46,7 @@ rule audio_ready:
 rule split:
     input:
         METADATA,
-        code=step_code("split"),
+        code=step_code_files("split"),
     output:
         split=f"{INTERIM}/split.csv",
     params:
@@ -59,7 +59,7 @@ rule decode_audio:
     input:
         split=f"{INTERIM}/split.csv",
         ready=f"{INTERIM}/audio_ready.json",
-        code=step_code("decode_audio"),
+        code=step_code_files("decode_audio"),
     output:
         data=f"{PROCESSED}/audio.bin",
         index=f"{PROCESSED}/audio.csv",

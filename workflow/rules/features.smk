@@ -4,7 +4,7 @@
 rule windows:
     input:
         index=f"{PROCESSED}/audio.csv",
-        code=step_code("windows"),
+        code=step_code_files("windows"),
     output:
         windows=f"{PROCESSED}/windows_{{length}}_{{stride}}.csv",
     params:
@@ -17,7 +17,7 @@ rule mel_cache:
     input:
         data=f"{PROCESSED}/audio.bin",
         index=f"{PROCESSED}/audio.csv",
-        code=step_code("mel_cache"),
+        code=step_code_files("mel_cache"),
     output:
         data=f"{PROCESSED}/mel_{{length}}_{{stride}}.bin",
         index=f"{PROCESSED}/mel_{{length}}_{{stride}}.csv",

@@ -8,7 +8,7 @@ rule train:
         audio_index=f"{PROCESSED}/audio.csv",
         windows=lambda wc: windows_of(wc.variant),
         mel=lambda wc: mel_stem_of(wc.variant),
-        code=step_code("train"),
+        code=step_code_files("train"),
     output:
         model=f"{MODELS}/{{variant}}/seed{{seed}}/model.pt",
         config=f"{MODELS}/{{variant}}/seed{{seed}}/config.json",
@@ -16,7 +16,7 @@ rule train:
     params:
         variant=lambda wc: find_variant(config, wc.variant).to_dict(),
         model=config["model"],
-        training=config["training"],
+        training=values_at(config, training_keys(config)),  # the active profile only
         audio=config["audio"],
         evaluation=config["evaluation"],  # validation's batch size
     threads: config["training"]["threads"]
@@ -34,7 +34,7 @@ rule evaluate:
         audio_index=f"{PROCESSED}/audio.csv",
         windows=lambda wc: windows_of(wc.variant),
         mel=lambda wc: mel_stem_of(wc.variant),
-        code=step_code("evaluate"),
+        code=step_code_files("evaluate"),
     output:
         metrics=f"{METRICS}/{{variant}}.json",
         per_tag=f"{METRICS}/{{variant}}_per_tag.csv",

@@ -1,5 +1,5 @@
 # Stage 4: the tables, the figures, and the captions of `snakemake --report`.
-from pipeline.config import TABLE_SETTINGS, TABLE_VARIANTS, values_at
+from pipeline.config import TABLE_SETTINGS, TABLE_VARIANTS
 from pipeline.evaluation.figures import FIGURE_FILES
 
 TABLES = list(TABLE_VARIANTS)
@@ -9,7 +9,7 @@ FIGURES = [str(PATHS.figures / name) for name in FIGURE_FILES.values()]
 rule table:
     input:
         metrics=lambda wc: [f"{METRICS}/{v.name}.json" for v in TABLE_VARIANTS[wc.table](config)],
-        code=step_code("table"),
+        code=step_code_files("table"),
     output:
         table=report(
             str(PATHS.table("{table}")),
@@ -31,7 +31,7 @@ rule figures:
             for v in all_variants(config)
             for seed in SEEDS
         ],
-        code=step_code("figures"),
+        code=step_code_files("figures"),
     output:
         [
             report(path, caption=f"../report/{Path(path).stem}.rst", category="Figures")

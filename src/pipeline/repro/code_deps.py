@@ -74,8 +74,8 @@ def _with_parents(module: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
-def code_dependencies(*entry_modules: str) -> list[str]:
-    """Every source file the entry modules reach through imports, as sorted repo paths."""
+def code_files(*entry_modules: str) -> list[Path]:
+    """Every source file the entry modules reach through imports, as absolute paths."""
     seen: set[str] = set()
     todo = [m for entry in entry_modules for m in _with_parents(entry)]
     while todo:
@@ -85,11 +85,16 @@ def code_dependencies(*entry_modules: str) -> list[str]:
         seen.add(module)
         for imported in imported_modules(module):
             todo.extend(_with_parents(imported))
-    root = PACKAGE_DIR.parents[1]
-    files = {module_file(m) for m in seen}
-    return sorted(str(f.relative_to(root).as_posix()) for f in files if f is not None)
+    return sorted({f for f in map(module_file, seen) if f is not None})
 
 
 def step_code(step: str) -> list[str]:
-    """The code dependencies of one DAG step (see :data:`STEP_MODULES`)."""
-    return code_dependencies(STEP_MODULES[step])
+    """The code dependencies of one DAG step as repository paths (what dvc.yaml lists)."""
+    root = PACKAGE_DIR.parents[1]
+    return [f.relative_to(root).as_posix() for f in code_files(STEP_MODULES[step])]
+
+
+def step_code_files(step: str) -> list[str]:
+    """The same files as absolute paths, where the code runs from (Snakemake's inputs, which
+    must not depend on ``--directory``)."""
+    return [str(f) for f in code_files(STEP_MODULES[step])]

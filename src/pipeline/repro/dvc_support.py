@@ -39,6 +39,7 @@ from pipeline.config import (
     figure_variants,
     load_params,
     mel_pairs,
+    training_keys,
     variant_pairs,
 )
 from pipeline.evaluation.figures import FIGURE_FILES
@@ -174,7 +175,7 @@ def _model_stages(params: dict[str, Any], paths: Paths) -> dict[str, Any]:
             "matrix": {"pair": pairs, "seed": "${experiments.seeds}"},
             "cmd": f"python -m pipeline train --variant {name} --seed {SEED}",
             "deps": [*inputs, *step_code("train")],
-            "params": ["model", "training", "audio", "evaluation.batch_size"],
+            "params": ["model", *training_keys(params), "audio", "evaluation.batch_size"],
             "outs": [f"{model_dir}/model.pt", f"{model_dir}/config.json"],
             "plots": [{f"{model_dir}/history.csv": {"x": "update", "y": "valid_auc"}}],
         }
