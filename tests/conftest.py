@@ -15,6 +15,11 @@ import soundfile as sf
 import yaml
 
 from pipeline.config import merge_params
+from pipeline.determinism import use_numerics
+
+# Portable numerics for every in-process test, chosen before any test runs a tensor operation
+# (torch fixes its kernels at the first one), as the pipeline's own processes do.
+use_numerics("portable")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MTAT = REPO.parent / "shared" / "mtat"

@@ -55,16 +55,23 @@ class TrainingProfile:
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    """How a training job runs: the profile, the device and the CPU threads."""
+    """How a training (or evaluation) job runs: the profile, the device, the CPU threads and
+    the numerics (portable: the same bits on any x86-64 CPU; native: this CPU's fastest)."""
 
     profile: TrainingProfile
     device: str
     threads: int
+    numerics: str = "portable"
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TrainingSettings:
         training = params["training"]
-        return cls(TrainingProfile.from_params(params), training["device"], training["threads"])
+        return cls(
+            TrainingProfile.from_params(params),
+            training["device"],
+            training["threads"],
+            params["numerics"],
+        )
 
 
 @dataclass(frozen=True)

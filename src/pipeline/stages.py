@@ -157,6 +157,8 @@ def evaluate(params: dict[str, Any], variant_name: str) -> None:
         paths.per_tag(variant.name),
         settings.evaluation.batch_size,
         settings.training.device,
+        numerics=settings.training.numerics,
+        threads=settings.training.threads,
     )
 
 

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from pipeline import stages
+from pipeline.code_deps import STEP_MODULES, module_file
 from pipeline.paths import Paths
-from pipeline.repro.code_deps import STEP_MODULES, module_file
 from pipeline.repro.rulegraph import (
     ARCHITECTURE_FILE,
     DAG_FILE,

@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from pipeline.config import Variant
+from pipeline.determinism import configure_torch
 from pipeline.settings import (
     AudioSettings,
     EvaluationSettings,
@@ -16,7 +17,7 @@ from pipeline.settings import (
     TrainingSettings,
 )
 from pipeline.training.batches import WindowSource
-from pipeline.training.loop import TrainingJob, TrainingRun, make_deterministic, model_config
+from pipeline.training.loop import TrainingJob, TrainingRun, model_config
 from pipeline.training.networks import build_variant_model
 
 TINY = ModelSizes(raw_filters=8, conv_filters=4, conv_length=3, pool_size=2, dense_units=8)
@@ -63,7 +64,7 @@ def tiny_source() -> tuple[WindowSource, pd.DataFrame]:
 
 def tiny_run(job: TrainingJob) -> TrainingRun:
     """What :func:`pipeline.training.loop._setup` builds, from the in-memory data."""
-    make_deterministic(job.seed, job.training.threads)
+    configure_torch(job.training.numerics, job.training.threads, job.seed)
     source, windows = tiny_source()
     model = build_variant_model(job.variant, FRAMES, len(source.tags), job.model)
     profile = job.training.profile

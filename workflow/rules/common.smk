@@ -5,7 +5,7 @@ from pathlib import Path
 
 from pipeline.config import all_variants, find_variant, training_keys, values_at
 from pipeline.paths import Paths
-from pipeline.repro.code_deps import step_code_files
+from pipeline.code_deps import step_code_files
 
 PATHS = Paths.of(config)
 DATASET = PATHS.dataset
@@ -37,3 +37,22 @@ def mel_stem_of(variant_name):
 def windows_of(variant_name):
     variant = find_variant(config, variant_name)
     return str(PATHS.windows(variant.length, variant.stride))
+
+
+def rule_threads(rule_name):
+    """The rule's threads from params.yaml `resources` (1 when it names none)."""
+    return config["resources"].get(rule_name, {}).get("threads", 1)
+
+
+def rule_resources(rule_name):
+    """What a job of the rule asks a scheduler for: `resources.default` overlaid with the rule's
+    entry. `gpu: 0` drops the GPU request (and its model) entirely, so a CPU-only cluster
+    never sees `--gpus`; threads are `threads:`, not a resource."""
+    wanted = {**config["resources"]["default"], **config["resources"].get(rule_name, {})}
+    wanted.pop("threads", None)
+    if not wanted.get("gpu"):
+        wanted.pop("gpu", None)
+        wanted.pop("gpu_model", None)
+    elif wanted.get("gpu_model") is None:
+        wanted.pop("gpu_model")
+    return wanted

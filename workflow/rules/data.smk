@@ -10,7 +10,9 @@ if DATASET == "synth":
             annotations=str(PATHS.annotations),
         params:
             synth=config["synth"],
-        threads: 8
+        threads: rule_threads("synth")
+        resources:
+            **rule_resources("synth"),
         script:
             "../scripts/synth_dataset.py"
 
@@ -25,6 +27,8 @@ elif DATASET == "mtat":
         params:
             mtat_dir=str(RAW),
             base_url=config["mtat_base_url"],
+        resources:
+            **rule_resources("mtat_metadata"),
         script:
             "../scripts/mtat_metadata.py"
 
@@ -39,6 +43,8 @@ rule audio_ready:
         dataset=DATASET,
         raw=str(RAW),
         base_url=config["mtat_base_url"] if DATASET == "mtat" else None,
+    resources:
+        **rule_resources("audio_ready"),
     script:
         "../scripts/audio_ready.py"
 
@@ -51,6 +57,8 @@ rule split:
         split=f"{INTERIM}/split.csv",
     params:
         split=config["split"],
+    resources:
+        **rule_resources("split"),
     script:
         "../scripts/split.py"
 
@@ -67,8 +75,8 @@ rule decode_audio:
     params:
         raw=str(RAW),
         audio=config["audio"],
-    threads: 8
+    threads: rule_threads("decode_audio")
     resources:
-        mem_mb=2000,
+        **rule_resources("decode_audio"),
     script:
         "../scripts/decode_audio.py"

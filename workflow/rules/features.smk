@@ -9,6 +9,8 @@ rule windows:
         windows=f"{PROCESSED}/windows_{{length}}_{{stride}}.csv",
     params:
         audio=config["audio"],
+    resources:
+        **rule_resources("windows"),
     script:
         "../scripts/windows.py"
 
@@ -23,8 +25,8 @@ rule mel_cache:
         index=f"{PROCESSED}/mel_{{length}}_{{stride}}.csv",
     params:
         audio=config["audio"],
-    threads: 8
+    threads: rule_threads("mel_cache")
     resources:
-        mem_mb=2000,
+        **rule_resources("mel_cache"),
     script:
         "../scripts/mel_cache.py"

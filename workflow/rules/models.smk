@@ -17,11 +17,12 @@ rule train:
         variant=lambda wc: find_variant(config, wc.variant).to_dict(),
         model=config["model"],
         training=values_at(config, training_keys(config)),  # the active profile only
+        numerics=config["numerics"],
         audio=config["audio"],
         evaluation=config["evaluation"],  # validation's batch size
     threads: config["training"]["threads"]
     resources:
-        mem_mb=3000,
+        **rule_resources("train"),
     script:
         "../scripts/train.py"
 
@@ -41,6 +42,10 @@ rule evaluate:
     params:
         evaluation=config["evaluation"],
         seeds=SEEDS,
+        numerics=config["numerics"],
+        threads=config["training"]["threads"],
     threads: config["training"]["threads"]
+    resources:
+        **rule_resources("evaluate"),
     script:
         "../scripts/evaluate.py"

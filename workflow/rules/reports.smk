@@ -20,6 +20,8 @@ rule table:
         settings=lambda wc: values_at(config, TABLE_SETTINGS[wc.table]),
     wildcard_constraints:
         table="|".join(TABLES),
+    resources:
+        **rule_resources("table"),
     script:
         "../scripts/table.py"
 
@@ -39,5 +41,7 @@ rule figures:
         ],
     params:
         figures=config["experiments"]["figures"],
+    resources:
+        **rule_resources("figures"),
     script:
         "../scripts/figures.py"

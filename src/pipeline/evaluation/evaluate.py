@@ -15,6 +15,7 @@ import pandas as pd
 
 from pipeline import atomic
 from pipeline.config import Variant
+from pipeline.determinism import configure_torch
 from pipeline.metrics import mean_auc, per_tag_auc
 from pipeline.training.batches import load_window_source
 from pipeline.training.networks import load_trained, select_device
@@ -33,8 +34,11 @@ def evaluate_variant(
     batch_size: int,
     device: str = "auto",
     split: str = "test",
+    numerics: str = "portable",
+    threads: int = 1,
 ) -> dict:
     """Write the variant's test AUC per seed and over seeds (JSON) and per tag (CSV)."""
+    configure_torch(numerics, threads)
     torch_device = select_device(device, "training.device")
     windows = pd.read_csv(windows_path)
     per_tag, per_seed, source = None, {}, None

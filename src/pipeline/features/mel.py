@@ -67,12 +67,18 @@ def log_mel_spectrogram(
 
     ``audio`` is float in [-1, 1] (int16 is scaled). Magnitudes of a Hann-windowed FFT go
     through the mel filters, then ``log(1 + C * x)`` with C = 10,000 (paper, section 4.2).
+
+    Computed in float64 although the cache keeps float16: numpy and OpenBLAS pick SIMD kernels
+    by CPU, and float32 results that differ in their last bit round to different float16
+    values about once in 10,000. In float64 the kernels still differ, but by ~1e-16, which
+    practically never reaches a float16 (or float32) rounding boundary, so the cache is the same
+    on every CPU (tests/features/test_portability.py builds it under other kernels).
     """
     if audio.dtype == np.int16:
-        audio = audio.astype(np.float32) / 32768.0
-    frames = sliding_window_view(np.asarray(audio, dtype=np.float32), length)[::stride]
+        audio = audio.astype(np.float64) / 32768.0
+    frames = sliding_window_view(np.asarray(audio, dtype=np.float64), length)[::stride]
     n_fft = max(length, min_n_fft)
-    window = np.hanning(length + 1)[:-1].astype(np.float32)  # periodic Hann
-    magnitude = np.abs(np.fft.rfft(frames * window, n=n_fft, axis=1)).astype(np.float32)
-    mel = magnitude @ mel_filterbank(n_fft).T
+    window = np.hanning(length + 1)[:-1]  # periodic Hann
+    magnitude = np.abs(np.fft.rfft(frames * window, n=n_fft, axis=1))
+    mel = magnitude @ mel_filterbank(n_fft).T.astype(np.float64)
     return np.log1p(MEL_COMPRESSION_C * mel).astype(np.float32)

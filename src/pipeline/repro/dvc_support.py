@@ -17,7 +17,7 @@ spectrogram variants depend on their mel cache, raw-audio variants on the audio 
 Seeds come from ``${experiments.seeds}``; the per-seed models an evaluation reads are listed
 explicitly (regenerate after changing the seeds). Each stage lists only the params.yaml
 keys its step reads, and as code dependencies every module its step imports
-(:mod:`pipeline.repro.code_deps`), so no edit that can change a result goes unnoticed.
+(:mod:`pipeline.code_deps`), so no edit that can change a result goes unnoticed.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.code_deps import step_code
 from pipeline.config import (
     PARAMS_FILE,
     TABLE_SETTINGS,
@@ -44,7 +45,6 @@ from pipeline.config import (
 )
 from pipeline.evaluation.figures import FIGURE_FILES
 from pipeline.paths import Paths
-from pipeline.repro.code_deps import step_code
 
 DVC_FILE = "dvc.yaml"
 PAIR = "${item.pair}"  # a matrix/foreach item: a (length, stride) pair written "L_S"
@@ -175,7 +175,13 @@ def _model_stages(params: dict[str, Any], paths: Paths) -> dict[str, Any]:
             "matrix": {"pair": pairs, "seed": "${experiments.seeds}"},
             "cmd": f"python -m pipeline train --variant {name} --seed {SEED}",
             "deps": [*inputs, *step_code("train")],
-            "params": ["model", *training_keys(params), "audio", "evaluation.batch_size"],
+            "params": [
+                "model",
+                *training_keys(params),
+                "numerics",
+                "audio",
+                "evaluation.batch_size",
+            ],
             "outs": [f"{model_dir}/model.pt", f"{model_dir}/config.json"],
             "plots": [{f"{model_dir}/history.csv": {"x": "update", "y": "valid_auc"}}],
         }
@@ -192,7 +198,13 @@ def _model_stages(params: dict[str, Any], paths: Paths) -> dict[str, Any]:
                     dep.replace(PAIR, "${item}")
                     for dep in [*models, *inputs, *step_code("evaluate")]
                 ],
-                "params": ["evaluation", "training.device", "experiments.seeds"],
+                "params": [
+                    "evaluation",
+                    "training.device",
+                    "training.threads",
+                    "numerics",
+                    "experiments.seeds",
+                ],
                 "outs": [str(paths.per_tag(name)).replace(PAIR, "${item}")],
                 "metrics": [str(paths.metrics(name)).replace(PAIR, "${item}")],
             },

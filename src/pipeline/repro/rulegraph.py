@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from pipeline import atomic
-from pipeline.repro.code_deps import PACKAGE_DIR
+from pipeline.code_deps import PACKAGE_DIR
 
 REPO = PACKAGE_DIR.parents[1]
 DAG_FILE = Path("docs/dag.mmd")

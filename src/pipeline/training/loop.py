@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from tqdm import tqdm
 from pipeline import atomic
 from pipeline.config import Variant, canonical_json
 from pipeline.constants import SAMPLE_RATE
+from pipeline.determinism import configure_torch
 from pipeline.metrics import mean_auc, per_tag_auc
 from pipeline.settings import AudioSettings, EvaluationSettings, ModelSizes, TrainingSettings
 from pipeline.training.batches import WindowSource, load_window_source
@@ -67,14 +67,6 @@ class TrainingRun:
     config: dict[str, Any]
 
 
-def make_deterministic(seed: int, threads: int) -> None:
-    """Fixed seeds, deterministic kernels and a fixed thread count: same inputs, same bits."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(threads)
-
-
 def model_config(job: TrainingJob, frames: int, tags: list[str]) -> dict[str, Any]:
     """Everything needed to rebuild and use the network without params.yaml (config.json)."""
     variant = job.variant
@@ -89,6 +81,7 @@ def model_config(job: TrainingJob, frames: int, tags: list[str]) -> dict[str, An
         "model": job.model.to_dict(),
         "training": job.training.profile.to_config(job.seed),
         "dataset": job.dataset,
+        "numerics": job.training.numerics,
     }
 
 
@@ -108,7 +101,7 @@ def _setup(
     """Seed everything, open the data and build the network and optimiser (in this order:
     building the network draws from the seeded torch generator)."""
     variant, profile = job.variant, job.training.profile
-    make_deterministic(job.seed, job.training.threads)
+    configure_torch(job.training.numerics, job.training.threads, job.seed)
     device = select_device(job.training.device, "training.device")
     frames = job.audio.frames(variant.length, variant.stride)
     source = load_window_source(variant, split_path, audio_stem, mel_stem, frames)

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 
 PACKAGE = "pipeline"
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(__file__).resolve().parent
 """src/pipeline of this checkout."""
 
 STEP_MODULES = {
