@@ -50,7 +50,7 @@ def clone(source: Path, destination: Path) -> Path:
 
 @pytest.mark.slow
 def test_verify_passes_on_what_dvc_built(tiny_dvc_repo):
-    result = artefacts(tiny_dvc_repo, "verify", "--all")
+    result = artefacts(tiny_dvc_repo, "verify")
     matched, total = re.search(r"(\d+) of (\d+) outputs", result.stdout).groups()
     assert matched == total and int(total) > 50, result.stdout
 
@@ -61,7 +61,7 @@ def test_verify_names_an_output_that_differs_from_its_pin(tiny_dvc_repo):
     saved = table.read_bytes()
     try:
         table.write_bytes(saved.replace(b"0.", b"0.9", 1))
-        result = artefacts(tiny_dvc_repo, "verify", "--all", check=False)
+        result = artefacts(tiny_dvc_repo, "verify", check=False)
     finally:
         table.write_bytes(saved)
     assert result.returncode == 1
@@ -74,7 +74,7 @@ def test_snakemake_in_a_fresh_clone_rebuilds_the_pinned_outputs(tiny_dvc_repo):
     results with `dvc commit` leaves dvc.lock unchanged and `dvc status` clean."""
     workdir = clone(tiny_dvc_repo, tiny_dvc_repo.parent / "snakemake-built")
     run_tool(workdir, sys.executable, "-m", "snakemake", "--cores", "2", timeout=900)
-    artefacts(workdir, "verify", "--all")
+    artefacts(workdir, "verify")
     dvc(workdir, "commit", "-f", "-q")
     run_tool(workdir, "git", "diff", "--exit-code", "dvc.lock")
     assert json.loads(dvc(workdir, "status", "--json").stdout) == {}
@@ -100,7 +100,7 @@ def pulled_from_local_remote(tiny_dvc_repo):
 def test_a_fresh_clone_pulls_from_the_local_remote_and_rebuilds_nothing(pulled_from_local_remote):
     assert (pulled_from_local_remote / "reports/table1.csv").is_file()
     assert_nothing_to_rebuild(pulled_from_local_remote)
-    artefacts(pulled_from_local_remote, "verify", "--all")
+    artefacts(pulled_from_local_remote, "verify")
 
 
 @pytest.mark.slow
@@ -177,4 +177,4 @@ def test_s3_round_trip(tiny_dvc_repo, s3_server, tmp_path):
     assert not (workdir.parent / "e2e-tagging-dvc-store").exists()
     artefacts(workdir, "sync", "--pull", "--remote", "s3", **S3_ENV)
     assert_nothing_to_rebuild(workdir)
-    artefacts(workdir, "verify", "--all")
+    artefacts(workdir, "verify")

@@ -7,11 +7,13 @@
 
 The reference (``tests/reference/synth.json``) holds each variant's mean test AUC over seeds
 and per seed, the settings it was measured with (a run with other settings is refused, not
-compared), and the numerics fingerprint of the machine (:mod:`pipeline.repro.numerics`). On a
-machine with that fingerprint the AUCs are identical; elsewhere the floating-point path
-differs, SGD follows another trajectory, and a variant's mean AUC moves about as much as a
-change of seeds would. The tolerance is set well above that and well below what a real
-regression costs (shuffled training labels bring an AUC down to about 0.5).
+compared), and the numerics fingerprint of the pinning machine (:mod:`pipeline.repro.numerics`,
+a diagnostic). With portable numerics (the default) the AUCs are identical on any x86-64 CPU,
+and ``python -m pipeline.repro.artefacts verify`` checks every output exactly. The tolerance
+is for runs that cannot be bit-identical (``numerics: native``, another torch version, a GPU):
+there SGD follows another trajectory and a variant's mean AUC moves about as much as a change
+of seeds would. It is set well above that and well below what a real regression costs
+(shuffled training labels bring an AUC down to about 0.5).
 """
 
 from __future__ import annotations
