@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from pipeline.constants import SAMPLE_RATE
+from pipeline.constants import MIN_N_FFT_FULL_MEL, SAMPLE_RATE
 
 PARAMS_FILE = "params.yaml"
 
@@ -48,6 +48,32 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(parts) if parts else "(top level)"
 
 
+_SCHEMA_FIXES = {
+    ("synth.clips_per_part", "minimum"): (
+        "the validation part 'c' gets clips_per_part clips, and a validation AUC needs a clip "
+        "with a tag and one without it; use at least 2"
+    ),
+    ("synth.label_noise", "exclusiveMaximum"): (
+        "it is the chance that a true tag is missed, and at 1 every tag is; use a value below 1"
+    ),
+    ("experiments.table1", "uniqueItems"): (
+        "each (length, stride) pair is one row of Table 1; remove the repeated one"
+    ),
+}
+"""What to do about a schema error the bare schema message does not explain, by (key, rule)."""
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    """The schema's complaint, naming the repeated item for ``uniqueItems``, plus the fix."""
+    message = error.message
+    if error.validator == "uniqueItems":
+        items = error.instance
+        repeat = next(i for i, item in enumerate(items) if item in items[:i])
+        message = f"item {repeat} repeats item {items.index(items[repeat])} ({items[repeat]})"
+    fix = _SCHEMA_FIXES.get((_key_path(error), str(error.validator)))
+    return f"{message}: {fix}" if fix else message
+
+
 def merge_params(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """``base`` with nested overrides from ``update`` applied (what ``--configfile`` does)."""
     merged = dict(base)
@@ -64,15 +90,26 @@ def validate_params(params: dict[str, Any]) -> None:
     if errors:
         first = errors[0]
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise ParamsError(f"params.yaml: key '{_key_path(first)}': {first.message}{more}")
+        raise ParamsError(f"params.yaml: key '{_key_path(first)}': {_schema_message(first)}{more}")
     training_profile(params)
     if params["dataset"] == "folder" and not params.get("folder_dir"):
         raise ParamsError(
             "params.yaml: key 'folder_dir': dataset 'folder' needs folder_dir set to a folder in "
             "MagnaTagATune's layout (e.g. --config dataset=folder folder_dir=/path/to/music)"
         )
+    _check_mel_fft(params)
     _check_pairs(params)
     _check_variants(params)
+
+
+def _check_mel_fft(params: dict[str, Any]) -> None:
+    """A smaller FFT leaves mel bands without a single frequency bin: constant, useless inputs."""
+    min_n_fft = params["audio"]["min_n_fft"]
+    if min_n_fft < MIN_N_FFT_FULL_MEL:
+        raise ParamsError(
+            f"params.yaml: key 'audio.min_n_fft': {min_n_fft} leaves some of the mel bands "
+            f"empty; use at least {MIN_N_FFT_FULL_MEL} (e.g. the default 1024)"
+        )
 
 
 def _check_pairs(params: dict[str, Any]) -> None:
@@ -245,8 +282,9 @@ TABLE_VARIANTS = {
 TABLE_SETTINGS = {
     "table1": ["experiments.front_ends", "experiments.table1"],
     "table2": ["experiments.table2"],
-    # Table 3 counts each variant's parameters: it builds the networks.
-    "table3": ["experiments.table3", "model", "split.n_tags", "audio.window_seconds"],
+    # Table 3's features column divides the strided layer's filters (its parameter counts come
+    # from the trained networks, through the metrics).
+    "table3": ["experiments.table3", "model.raw_filters"],
     "table4": ["experiments.table4"],
 }
 

@@ -9,6 +9,11 @@ N_MELS = 128
 MEL_COMPRESSION_C = 10_000.0
 """C in the dynamic range compression log(1 + C * x) (paper, section 4.2)."""
 
+MIN_N_FFT_FULL_MEL = 343
+"""The smallest FFT size whose spectrum leaves none of the N_MELS Slaney mel bands at
+SAMPLE_RATE empty (342 leaves one, 256 leaves 13): an empty band is a constant input
+channel, so ``audio.min_n_fft`` must be at least this. tests/test_validation.py recomputes it."""
+
 MTAT_PARTS = tuple("0123456789abcdef")
 """MagnaTagATune's sixteen part folders, in order."""
 

@@ -537,14 +537,48 @@ def test_existing_extracted_copy_is_used_as_is(
     assert not (tmp_path / ".mp3_extracted").exists()
 
 
-def test_incomplete_extracted_copy_triggers_download(
-    mirror: FakeMirror, tmp_path: Path, fake_specs: dict[str, FileSpec], delays: list[float]
+def test_partial_copy_is_used_as_is_and_said_so(
+    mirror: FakeMirror,
+    tmp_path: Path,
+    fake_specs: dict[str, FileSpec],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    for part in MTAT_PARTS[:-1]:  # folder "f" is missing
+    """Without our marker, a copy missing whole part folders is neither completed nor touched."""
+    for part in "0c":
         (tmp_path / part).mkdir()
         (tmp_path / part / "x.mp3").write_bytes(b"")
+    (tmp_path / "f").mkdir()  # an empty part folder
+    with caplog.at_level("WARNING", logger=download.__name__):
+        ensure_mtat_audio(tmp_path, mirror.url, **FAST)
+    assert mirror.requests == [] and not (tmp_path / ".mp3_extracted").exists()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "0",
+        "0/x.mp3",
+        "c",
+        "c/x.mp3",
+        "f",
+    ]
+    [record] = caplog.records
+    assert "using the existing audio as is" in record.getMessage()
+    assert "part folder(s) 1, 2, 3, 4, 5, 6, 7, 8, 9, a, b, d, e, f hold no mp3" in (
+        record.getMessage()
+    )
+    assert "skipped.csv" in record.getMessage()
+
+
+def test_interrupted_extraction_is_redone_over_the_half_written_folders(
+    mirror: FakeMirror, tmp_path: Path, fake_specs: dict[str, FileSpec], delays: list[float]
+) -> None:
+    for part in MTAT_PARTS:
+        (tmp_path / part).mkdir()
+        (tmp_path / part / "x.mp3").write_bytes(b"")
+    (tmp_path / ".mp3_extracting").touch()
     ensure_mtat_audio(tmp_path, mirror.url, **FAST)
     assert len(mirror.requests) == 3 and (tmp_path / ".mp3_extracted").is_file()
+    assert not (tmp_path / ".mp3_extracting").exists()
+    for name, data in FAKE_MEMBERS:
+        if not name.endswith("/"):
+            assert (tmp_path / name).read_bytes() == data, name
 
 
 def test_audio_part_with_wrong_bytes_extracts_nothing(

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -5,7 +7,15 @@ import pytest
 from pipeline.data.annotations import write_annotations
 from pipeline.data.audio import decode_clip, to_int16
 from pipeline.data.split import write_split
-from pipeline.features.cache import MEL_ROW_SHAPE, build_audio_cache, build_mel_cache, open_cache
+from pipeline.features.cache import (
+    MEL_ROW_SHAPE,
+    CacheMismatch,
+    CachePaths,
+    _write_cache,
+    build_audio_cache,
+    build_mel_cache,
+    open_cache,
+)
 from pipeline.features.mel import log_mel_spectrogram
 from tests.conftest import write_tone
 
@@ -67,3 +77,88 @@ def test_audio_cache_skips_broken_clips_and_keeps_the_rest(broken_folder, tmp_pa
     assert mel_index.loc[0, "count"] == len(expected)
     assert np.array_equal(mel[: len(expected)], expected)
     assert not list(tmp_path.glob("*.partial"))
+
+
+def _tiny_cache(stem, values=(1, 2, 3, 4, 5)):
+    """A two-clip int16 cache written by the real writer."""
+    rows = [
+        ({"clip_id": 2, "split": "train"}, np.array(values[:2])),
+        ({"clip_id": 3, "split": "valid"}, np.array(values[2:])),
+    ]
+    return _write_cache(CachePaths.of(stem), rows, np.dtype("<i2"))
+
+
+def test_cache_data_is_renamed_into_place_before_its_index_after_the_old_index_goes(
+    tmp_path, monkeypatch
+):
+    paths = CachePaths.of(tmp_path / "audio")
+    _tiny_cache(tmp_path / "audio")
+    renamed, real_replace = [], Path.replace
+
+    def replace(self, target):
+        renamed.append((Path(target).name, paths.index.exists()))
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", replace)
+    _tiny_cache(tmp_path / "audio", (5, 6, 7, 8, 9))
+    assert renamed == [("audio.bin", False), ("audio.csv", False)]
+    audio, index = open_cache(tmp_path / "audio", "<i2")
+    assert audio.tolist() == [5, 6, 7, 8, 9] and index["count"].tolist() == [2, 3]
+
+
+def test_a_failed_cache_write_leaves_the_old_cache_whole(tmp_path):
+    _tiny_cache(tmp_path / "audio")
+
+    def rows():
+        yield {"clip_id": 2, "split": "train"}, np.array([7, 7, 7])
+        raise RuntimeError("decoder died")
+
+    with pytest.raises(RuntimeError, match="decoder died"):
+        _write_cache(CachePaths.of(tmp_path / "audio"), rows(), np.dtype("<i2"))
+    audio, _ = open_cache(tmp_path / "audio", "<i2")
+    assert audio.tolist() == [1, 2, 3, 4, 5]
+    assert not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda paths: paths.data.write_bytes(paths.data.read_bytes()[:-2]),
+        lambda paths: paths.data.write_bytes(paths.data.read_bytes() + b"\0\0"),
+        lambda paths: paths.index.write_text(
+            "clip_id,split,offset,count\n2,train,0,2\n3,valid,1,3\n"
+        ),
+        lambda paths: paths.data.unlink(),
+    ],
+    ids=["short data", "long data", "overlapping offsets", "no data"],
+)
+def test_a_cache_whose_index_does_not_tile_its_data_is_refused(tmp_path, damage):
+    paths = CachePaths.of(tmp_path / "audio")
+    _tiny_cache(tmp_path / "audio")
+    damage(paths)
+    with pytest.raises(CacheMismatch) as raised:
+        open_cache(tmp_path / "audio", "<i2")
+    message = str(raised.value)
+    assert message.startswith(f"{paths.data} and {paths.index} do not match: ")
+    assert message.endswith("delete both files and rerun the workflow")
+
+
+def test_cache_data_without_its_index_is_refused(tmp_path):
+    paths = CachePaths.of(tmp_path / "audio")
+    _tiny_cache(tmp_path / "audio")
+    paths.index.unlink()
+    with pytest.raises(CacheMismatch, match="index .*audio.csv is missing"):
+        open_cache(tmp_path / "audio", "<i2")
+    with pytest.raises(CacheMismatch, match="rerun the workflow"):
+        build_mel_cache(tmp_path / "audio", tmp_path / "mel", 512, 256, 1024)
+    assert not (tmp_path / "mel.bin").exists()
+
+
+def test_mel_rows_are_checked_against_the_data_size(tmp_path):
+    """A float16 mel cache of 128-value rows: sizes count rows, not values."""
+    rows = [({"clip_id": 2, "split": "train"}, np.zeros((3, *MEL_ROW_SHAPE)))]
+    _write_cache(CachePaths.of(tmp_path / "mel"), rows, np.dtype("<f2"))
+    mel, _ = open_cache(tmp_path / "mel", "<f2", MEL_ROW_SHAPE)
+    assert mel.shape == (3, *MEL_ROW_SHAPE)
+    with pytest.raises(CacheMismatch, match="covers 1536 bytes"):
+        open_cache(tmp_path / "mel", "<f4", MEL_ROW_SHAPE)

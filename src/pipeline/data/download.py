@@ -91,7 +91,7 @@ MTAT_ZIP_NAME = "mp3.zip"
 """The concatenated archive; deleted after a successful extraction (the parts are kept)."""
 
 AUDIO_MARKER = ".mp3_extracted"
-"""Written into ``mtat_dir`` once the audio is fully extracted; its presence skips all work."""
+"""Written into ``mtat_dir`` once our own unpacking has extracted every member of the zip."""
 
 AUDIO_IN_PROGRESS = ".mp3_extracting"
 """Present while extracting, so a half-extracted folder is never mistaken for a user's copy."""
@@ -425,24 +425,49 @@ def safe_extract_zip(zip_path: Path, dest_dir: Path) -> int:
     return count
 
 
-def _has_extracted_audio(mtat_dir: Path) -> bool:
-    """True when all 16 part folders exist with mp3 files in them (e.g. a user's own copy)."""
+def _parts_with_audio(mtat_dir: Path) -> list[str]:
+    """The part folders of ``mtat_dir`` that hold at least one mp3 file."""
+    return [
+        part
+        for part in MTAT_PARTS
+        if (mtat_dir / part).is_dir() and next((mtat_dir / part).glob("*.mp3"), None) is not None
+    ]
+
+
+def _use_existing_copy(mtat_dir: Path) -> bool:
+    """True (and say so) when part folders hold mp3s that our own unpacking did not write.
+
+    Such a copy (the user's) is used as is, however partial, and never written to: completing
+    it would take the 3 GB of zips. Its missing clips end up in skipped.csv (reason
+    ``missing``) when the audio is cached.
+    """
     if (mtat_dir / AUDIO_IN_PROGRESS).exists():
+        return False  # our own extraction, interrupted: redo it
+    present = _parts_with_audio(mtat_dir)
+    if not present:
         return False
-    for part in MTAT_PARTS:
-        folder = mtat_dir / part
-        if not folder.is_dir() or next(folder.glob("*.mp3"), None) is None:
-            return False
+    empty = [part for part in MTAT_PARTS if part not in present]
+    log.warning(
+        "%s: using the existing audio as is (no %s from our own unpacking)%s; clips missing "
+        "from it will be listed in skipped.csv. To download and unpack the official audio "
+        "instead, move the part folders 0-f out of %s",
+        mtat_dir,
+        AUDIO_MARKER,
+        f"; part folder(s) {', '.join(empty)} hold no mp3" if empty else "",
+        mtat_dir,
+    )
     return True
 
 
 def ensure_mtat_audio(mtat_dir: Path, base_url: str = MTAT_BASE_URL, **kw) -> Path:
     """Make MTAT's 16 audio part folders exist in ``mtat_dir``; returns ``mtat_dir``.
 
-    Does nothing when the completion marker is present or the 16 folders already hold mp3
-    files (an existing copy is used as is). Otherwise fetches the three verified zip parts into
-    ``mtat_dir``, concatenates them into ``mp3.zip``, safely extracts it, writes the marker
-    and deletes ``mp3.zip`` (the verified parts stay, so a rerun needs no network).
+    Does nothing when the marker of our own unpacking is present, or when any part folder
+    already holds mp3 files (a copy of the user's: used as is, however partial; every clip
+    missing from it is listed in skipped.csv when the audio is cached). Otherwise fetches the
+    three verified zip parts into ``mtat_dir``, concatenates them into ``mp3.zip``, safely
+    extracts it, writes the marker and deletes ``mp3.zip`` (the verified parts stay, so a
+    rerun needs no network).
     ``kw`` goes to :func:`fetch_verified`.
     """
     mtat_dir = Path(mtat_dir)
@@ -450,8 +475,7 @@ def ensure_mtat_audio(mtat_dir: Path, base_url: str = MTAT_BASE_URL, **kw) -> Pa
     if marker.is_file():
         log.debug("%s: audio already extracted (marker %s)", mtat_dir, marker.name)
         return mtat_dir
-    if _has_extracted_audio(mtat_dir):
-        log.info("%s: using the existing extracted audio as is", mtat_dir)
+    if _use_existing_copy(mtat_dir):
         return mtat_dir
     mtat_dir.mkdir(parents=True, exist_ok=True)
     parts = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ from pipeline.metrics import mean_auc, per_tag_auc
 from pipeline.training.batches import load_window_source
 from pipeline.training.networks import load_trained, select_device
 from pipeline.training.predict import clip_predictions
+
+MEASURES = ("auc", "pr_auc")
+"""ROC-AUC (the paper's) and PR-AUC (average precision), per tag, per seed and over seeds."""
 
 
 def evaluate_variant(
@@ -37,7 +41,8 @@ def evaluate_variant(
     numerics: str = "portable",
     threads: int = 1,
 ) -> dict:
-    """Write the variant's test AUC per seed and over seeds (JSON) and per tag (CSV)."""
+    """Write the variant's test ROC-AUC and PR-AUC per seed and over seeds (JSON) and per tag
+    (CSV), and the trained network's parameter count (Table 3 reports it)."""
     configure_torch(numerics, threads)
     torch_device = select_device(device, "training.device")
     windows = pd.read_csv(windows_path)
@@ -54,28 +59,34 @@ def evaluate_variant(
         )
         table = per_tag_auc(labels, scores, source.tags)
         if per_tag is None:
-            per_tag = table.drop(columns=["auc"])
-        per_tag[f"auc_seed{seed}"] = table["auc"]
+            per_tag = table.drop(columns=list(MEASURES))
+        for measure in MEASURES:
+            per_tag[f"{measure}_seed{seed}"] = table[measure]
         per_seed[seed] = {
-            "auc": mean_auc(table),
+            **{measure: mean_auc(table, measure) for measure in MEASURES},
             "best_valid_auc": config["best_valid_auc"],
             "best_update": config["best_update"],
         }
+        parameters = sum(p.numel() for p in model.parameters())
     assert per_tag is not None
-    aucs = np.array([result["auc"] for result in per_seed.values()])
-    per_tag["auc_mean"] = per_tag[[f"auc_seed{s}" for s in model_dirs]].mean(axis=1)
-    summary = {
-        "variant": variant.name,
-        **variant.to_dict(),
-        "split": split,
-        "auc": float(aucs.mean()),
-        "auc_std": float(aucs.std(ddof=1)) if len(aucs) > 1 else 0.0,
-        "seeds": {str(seed): result for seed, result in per_seed.items()},
-        "clips": int(len(clip_ids)),
-        "windows": int((windows["split"] == split).sum()),
-        "tags_evaluated": int((~per_tag["excluded"]).sum()),
-        "tags_excluded": per_tag.loc[per_tag["excluded"], "tag"].tolist(),
-    }
+    summary: dict[str, Any] = {"variant": variant.name, **variant.to_dict(), "split": split}
+    for measure in MEASURES:
+        values = np.array([result[measure] for result in per_seed.values()])
+        per_tag[f"{measure}_mean"] = per_tag[[f"{measure}_seed{s}" for s in model_dirs]].mean(
+            axis=1
+        )
+        summary[measure] = float(values.mean())
+        summary[f"{measure}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    summary.update(
+        {
+            "parameters": int(parameters),
+            "seeds": {str(seed): result for seed, result in per_seed.items()},
+            "clips": int(len(clip_ids)),
+            "windows": int((windows["split"] == split).sum()),
+            "tags_evaluated": int((~per_tag["excluded"]).sum()),
+            "tags_excluded": per_tag.loc[per_tag["excluded"], "tag"].tolist(),
+        }
+    )
     atomic.write_csv(per_tag, per_tag_path, float_format="%.6f")
     atomic.write_text(metrics_path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary

@@ -1,7 +1,8 @@
 """Assemble the tables from per-variant metrics, with the paper's numbers beside ours.
 
-Every AUC is the mean over seeds with its standard deviation (``*_std``); the per-seed
-values are in reports/metrics/<dataset>/<variant>.json. Table 1 adds two paired tests of
+Every AUC is the mean over seeds with its standard deviation (``*_std``): ROC-AUC (``auc``,
+the paper's measure) and PR-AUC (``pr_auc``, average precision); the per-seed values are in
+reports/metrics/<dataset>/<variant>.json. Table 1 adds two paired tests of
 spectrograms against raw audio per row: a paired t-test over seeds (same seed, two front
 ends) and a Wilcoxon signed-rank test over tags (seed-mean AUC per tag).
 """
@@ -20,35 +21,31 @@ from scipy import stats
 
 from pipeline.config import TABLE_VARIANTS, Variant
 from pipeline.evaluation.paper import TABLE1_AUC, TABLE2_AUC, TABLE3_AUC
-from pipeline.settings import AudioSettings, ModelSizes, Settings
 
 TABLE1_COLUMNS = [
     "length", "stride", "auc_spectrogram", "auc_raw", "paper_auc_spectrogram", "paper_auc_raw",
-    "auc_spectrogram_std", "auc_raw_std", "seeds", "p_seeds_ttest", "p_tags_wilcoxon",
+    "auc_spectrogram_std", "auc_raw_std", "pr_auc_spectrogram", "pr_auc_raw",
+    "pr_auc_spectrogram_std", "pr_auc_raw_std", "seeds", "p_seeds_ttest", "p_tags_wilcoxon",
 ]  # fmt: skip
+MEASURES = ("auc", "pr_auc")
 FORMULAS = {"relu": "max(0, x)", "log_x2": "log(1 + C x^2)", "log_abs_x": "log(1 + C |x|)"}
 
 
 @dataclass(frozen=True)
 class TableInputs:
     """What a table reads besides the metrics: its variants in grid order, the front ends
-    compared (Table 1) and what sizes the networks (Table 3 counts their parameters)."""
+    compared (Table 1) and the strided layer's filter count (Table 3's features)."""
 
     front_ends: tuple[str, ...]
     variants: tuple[Variant, ...]
-    model: ModelSizes
-    audio: AudioSettings
-    n_tags: int
+    raw_filters: int
 
     @classmethod
     def from_params(cls, params: dict[str, Any], table: str) -> TableInputs:
-        settings = Settings.from_params(params)
         return cls(
             front_ends=tuple(params["experiments"]["front_ends"]),
             variants=tuple(TABLE_VARIANTS[table](params)),
-            model=settings.model,
-            audio=settings.audio,
-            n_tags=settings.split.n_tags,
+            raw_filters=params["model"]["raw_filters"],
         )
 
 
@@ -90,8 +87,9 @@ def build_table1(inputs: TableInputs, metrics_dir: Path) -> pd.DataFrame:
         for front_end in ("spectrogram", "raw"):
             if front_end in front_ends:
                 summary = _summary(metrics_dir, Variant(front_end, length, stride))
-                row[f"auc_{front_end}"] = summary["auc"]
-                row[f"auc_{front_end}_std"] = summary["auc_std"]
+                for measure in MEASURES:
+                    row[f"{measure}_{front_end}"] = summary[measure]
+                    row[f"{measure}_{front_end}_std"] = summary[f"{measure}_std"]
                 row["seeds"] = len(summary["seeds"])
         row["paper_auc_spectrogram"], row["paper_auc_raw"] = paper
         if {"spectrogram", "raw"} <= set(front_ends):
@@ -103,7 +101,13 @@ def build_table1(inputs: TableInputs, metrics_dir: Path) -> pd.DataFrame:
 
 
 def _row(summary: dict[str, Any]) -> dict[str, Any]:
-    return {"auc": summary["auc"], "auc_std": summary["auc_std"], "seeds": len(summary["seeds"])}
+    return {
+        "auc": summary["auc"],
+        "auc_std": summary["auc_std"],
+        "pr_auc": summary["pr_auc"],
+        "pr_auc_std": summary["pr_auc_std"],
+        "seeds": len(summary["seeds"]),
+    }
 
 
 def build_table2(inputs: TableInputs, metrics_dir: Path) -> pd.DataFrame:
@@ -120,28 +124,20 @@ def build_table2(inputs: TableInputs, metrics_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def count_parameters(variant: Variant, model: ModelSizes, audio: AudioSettings, n_tags: int) -> int:
-    """Trainable parameters of a variant's network (pooling shrinks the next layer)."""
-    from pipeline.training.networks import build_variant_model
-
-    frames = audio.frames(variant.length, variant.stride)
-    network = build_variant_model(variant, frames, n_tags, model)
-    return sum(p.numel() for p in network.parameters() if p.requires_grad)
-
-
 def build_table3(inputs: TableInputs, metrics_dir: Path) -> pd.DataFrame:
-    """Raw audio: pooling across groups of strided-layer filters."""
-    rows = [
-        {
+    """Raw audio: pooling across groups of strided-layer filters, with the parameters of the
+    trained networks (pooling shrinks the next layer), as evaluation counted them."""
+    rows = []
+    for v in inputs.variants:
+        summary = _summary(metrics_dir, v)
+        rows.append({
             "pooling": v.pooling,
             "pool_size": v.pool_size,
-            "features": inputs.model.raw_filters // v.pool_size,
-            "parameters": count_parameters(v, inputs.model, inputs.audio, inputs.n_tags),
-            **_row(_summary(metrics_dir, v)),
+            "features": inputs.raw_filters // v.pool_size,
+            "parameters": summary["parameters"],
+            **_row(summary),
             "paper_auc": TABLE3_AUC.get((v.pooling, v.pool_size)),
-        }
-        for v in inputs.variants
-    ]
+        })  # fmt: skip
     return pd.DataFrame(rows)
 
 

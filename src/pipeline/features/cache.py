@@ -7,10 +7,13 @@ Decoding and mel computation run in parallel across the cores the rule is given.
 
 Layout of a cache ``NAME``: ``NAME.bin`` (raw little-endian values, C order) and
 ``NAME.csv`` (one row per clip: clip_id, split, offset and count along the first axis).
+The index is renamed into place after the data, so an index on disk always describes the
+data beside it; :func:`open_cache` refuses a pair whose sizes disagree.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -77,19 +80,50 @@ class CachePaths:
         return cls(stem.with_suffix(".bin"), stem.with_suffix(".csv"))
 
 
+class CacheMismatch(RuntimeError):
+    """A cache's data file and index do not belong together (stale or half-written)."""
+
+
 def _write_cache(
     paths: CachePaths, rows: Iterable[tuple[dict, np.ndarray]], dtype: np.dtype
 ) -> pd.DataFrame:
-    """Append each array to the data file and record its offset; rename into place at the end."""
+    """Append each array to the data file and record its offset, both under partial names.
+
+    The old index goes first, then the data is renamed into place and the index last, so a
+    crash can leave data without an index but never an index that does not describe it.
+    """
     index_rows, offset = [], 0
-    with atomic.atomic_path(paths.data) as partial, open(partial, "wb") as handle:
-        for meta, array in rows:
-            array = np.ascontiguousarray(array, dtype=dtype)
-            handle.write(array.tobytes())
-            index_rows.append({**meta, "offset": offset, "count": len(array)})
-            offset += len(array)
-    index = pd.DataFrame(index_rows, columns=[*_META_COLUMNS, "offset", "count"])
-    atomic.write_csv(index, paths.index)
+    with atomic.atomic_path(paths.index) as index_partial:
+        with atomic.atomic_path(paths.data) as data_partial:
+            with open(data_partial, "wb") as handle:
+                for meta, array in rows:
+                    array = np.ascontiguousarray(array, dtype=dtype)
+                    handle.write(array.tobytes())
+                    index_rows.append({**meta, "offset": offset, "count": len(array)})
+                    offset += len(array)
+            index = pd.DataFrame(index_rows, columns=[*_META_COLUMNS, "offset", "count"])
+            index.to_csv(index_partial, index=False)
+            paths.index.unlink(missing_ok=True)
+    return index
+
+
+def _checked_index(paths: CachePaths, dtype: str, row_shape: tuple[int, ...] = ()) -> pd.DataFrame:
+    """A cache's index, checked to tile its data file exactly (clip after clip, to the end)."""
+    stale = "; the cache is stale or half-written: delete both files and rerun the workflow"
+    if not paths.index.is_file():
+        raise CacheMismatch(f"{paths.data}: its index {paths.index} is missing{stale}")
+    index = pd.read_csv(paths.index)
+    counts = index["count"].to_numpy(dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
+    row_bytes = np.dtype(dtype).itemsize * math.prod(row_shape)
+    expected = int(counts.sum()) * row_bytes
+    actual = paths.data.stat().st_size if paths.data.is_file() else None
+    if not np.array_equal(index["offset"].to_numpy(dtype=np.int64), starts) or actual != expected:
+        found = "is missing" if actual is None else f"holds {actual} bytes"
+        raise CacheMismatch(
+            f"{paths.data} and {paths.index} do not match: the index covers {expected} bytes "
+            f"in consecutive clips, the data file {found}{stale}"
+        )
     return index
 
 
@@ -126,9 +160,7 @@ def build_audio_cache(
             yield {"clip_id": clip_id, "split": split_name}, audio
 
     index = _write_cache(CachePaths.of(cache_stem), rows(), np.dtype("<i2"))
-    skipped_path = Path(skipped_path)
-    skipped_path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(skipped, columns=SKIPPED_COLUMNS).to_csv(skipped_path, index=False)
+    atomic.write_csv(pd.DataFrame(skipped, columns=SKIPPED_COLUMNS), skipped_path)
     if skipped:
         reasons = pd.Series([s["reason"] for s in skipped]).value_counts().to_dict()
         print(
@@ -141,9 +173,9 @@ def build_audio_cache(
 def open_cache(
     stem: str | Path, dtype: str, row_shape: tuple[int, ...] = ()
 ) -> tuple[np.memmap, pd.DataFrame]:
-    """Memory-map a cache read-only; returns (array, index)."""
+    """Memory-map a cache read-only; returns (array, index). Raises :class:`CacheMismatch`."""
     paths = CachePaths.of(stem)
-    index = pd.read_csv(paths.index)
+    index = _checked_index(paths, dtype, row_shape)
     total = int(index["count"].sum()) if len(index) else 0
     if total == 0:
         return np.zeros((0, *row_shape), dtype=dtype), index  # type: ignore[return-value]
@@ -167,7 +199,7 @@ def build_mel_cache(
 ) -> pd.DataFrame:
     """Compressed mel-spectrograms (float16, frames x 128) of every cached clip."""
     audio_paths = CachePaths.of(audio_stem)
-    audio_index = pd.read_csv(audio_paths.index)
+    audio_index = _checked_index(audio_paths, "<i2")
     tasks = [
         (str(audio_paths.data), int(o), int(c), length, stride, min_n_fft)
         for o, c in audio_index[["offset", "count"]].itertuples(index=False)

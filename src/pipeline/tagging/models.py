@@ -66,8 +66,18 @@ def load_model(
         )
     try:
         return load_trained(model_dir, device)
-    except (ValueError, KeyError, RuntimeError, OSError) as error:
-        raise UsageError(f"model directory {model_dir}: cannot load: {error}") from error
+    except Exception as error:  # unpickling arbitrary bytes can raise almost any exception
+        raise UsageError(
+            f"{model_dir / 'model.pt'}: not a trained model matching the config.json beside it "
+            f"({_one_line(error)}); retrain it, or pass a folder written by training"
+        ) from error
+
+
+def _one_line(error: Exception, limit: int = 200) -> str:
+    """The error's type and first sentence on one line: torch's messages run to paragraphs."""
+    text = " ".join(str(error).split()).split(". ")[0]
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def resolve_device(device: str) -> torch.device:
