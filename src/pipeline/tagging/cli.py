@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=_positive, default=256, help="windows per forward pass"
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--threads",
+        type=_positive,
+        default=1,
+        help="CPU threads (default 1, as evaluation: then scores equal evaluation's exactly)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -75,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             files,
             batch_size=args.batch_size,
             device=args.device,
+            threads=args.threads,
             progress=len(files) > 1 and not args.quiet,
         )
     except UsageError as error:

@@ -7,8 +7,11 @@ an ensemble whose sigmoid outputs are averaged per window.
 Each file is decoded to 16 kHz mono, cut into the consecutive, non-overlapping windows the
 evaluation uses (window k starts at frame ``k * window_frames``, a trailing partial window
 is dropped), and the network's per-window sigmoid outputs are averaged into one score per
-tag, exactly as clip scores are computed for the paper's AUC. Windows of several files share
-forward passes (``batch_size``), so many short clips tag as fast as one long file.
+tag, exactly as clip scores are computed for the paper's AUC: the decoded audio is stored as
+int16 and mel frames are rounded to float16 as the caches hold them, the kernels are the
+numerics the model was trained with (config.json), and the mean over windows is the
+evaluation's own, so a test clip gets the very score evaluation gave it. Windows of several
+files share forward passes (``batch_size``), so many short clips tag as fast as one long file.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from tqdm import tqdm
 
 from pipeline.constants import SAMPLE_RATE
-from pipeline.data.audio import UnusableAudio, decode_clip
+from pipeline.data.audio import UnusableAudio, decode_clip, to_int16
+from pipeline.determinism import NumericsError, configure_torch
 from pipeline.features.mel import log_mel_spectrogram, n_frames
+from pipeline.metrics import average_windows
 from pipeline.tagging.models import load_models, resolve_device
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".wav", ".flac", ".ogg", ".aiff", ".aif", ".au"})
@@ -86,9 +91,10 @@ def window_count(n_samples: int, config: dict[str, Any]) -> int:
 def window_features(audio: np.ndarray, config: dict[str, Any]) -> Iterator[np.ndarray]:
     """Model inputs of every consecutive window, in chunks of FEATURE_CHUNK_WINDOWS windows.
 
-    Spectrogram: (n, window_frames, 128) float32 mel; raw: (n, window_samples) float32 audio.
-    A chunk's audio starts exactly at its first window, so its mel frames are the same frames
-    a mel of the whole file would give at those positions.
+    ``audio`` is int16, as the audio cache holds it. Spectrogram: (n, window_frames, 128)
+    float16 mel, as the mel cache holds it; raw: (n, window_samples) int16 audio. A chunk's
+    audio starts exactly at its first window, so its mel frames are the same frames a mel of
+    the whole file would give at those positions.
     """
     frames, stride = config["window_frames"], config["stride"]
     hop, span = frames * stride, config["window_samples"]
@@ -98,7 +104,7 @@ def window_features(audio: np.ndarray, config: dict[str, Any]) -> Iterator[np.nd
         segment = audio[first * hop : (first + n - 1) * hop + span]
         if config["front_end"] == "spectrogram":
             mel = log_mel_spectrogram(segment, config["length"], stride, config["min_n_fft"])
-            yield mel[: n * frames].reshape(n, frames, -1)
+            yield mel[: n * frames].reshape(n, frames, -1).astype(np.float16)
         else:
             yield np.ascontiguousarray(sliding_window_view(segment, span)[::hop][:n])
 
@@ -154,25 +160,28 @@ def tag_files(
     *,
     batch_size: int = 256,
     device: str = "auto",
+    threads: int = 1,
     progress: bool = False,
 ) -> list[TagResult]:
     """Tag every audio file in ``paths`` (files or folders), in :func:`find_audio` order.
 
     Unusable files come back with ``error`` set instead of raising, so one bad file in a
     folder does not stop the rest; a bad model directory raises
-    :class:`pipeline.tagging.models.UsageError`.
+    :class:`pipeline.tagging.models.UsageError`. ``threads`` is 1 by default, as in
+    evaluation: MKL's reproducible mode gives the same bits only for the same thread count.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     torch_device = resolve_device(device)
     models, config = load_models(model_dir, torch_device)
+    _use_training_numerics(config, threads)
     files = find_audio(paths)
     results = [TagResult(str(path), list(config["tags"])) for path in files]
     batcher = _Batcher(models, batch_size, torch_device)
     hop_samples = config["window_frames"] * config["stride"]
     for index, path in enumerate(tqdm(files, unit="file", file=sys.stderr, disable=not progress)):
         try:
-            audio = decode_clip(path, config["window_samples"])
+            audio = to_int16(decode_clip(path, config["window_samples"]))
         except UnusableAudio as error:
             results[index].error = error.reason + (f" ({error.detail})" if error.detail else "")
             continue
@@ -184,6 +193,17 @@ def tag_files(
         for windows in window_features(audio, config):
             batcher.add(index, windows)
     for index, scores in batcher.finish().items():
-        results[index].window_probabilities = np.concatenate(scores)
-        results[index].probabilities = results[index].window_probabilities.mean(axis=0)
+        window_scores = np.concatenate(scores)
+        _, clip_scores = average_windows(np.zeros(len(window_scores), int), window_scores)
+        results[index].window_probabilities = window_scores
+        results[index].probabilities = clip_scores[0]
     return results
+
+
+def _use_training_numerics(config: dict[str, Any], threads: int) -> None:
+    """The kernels the model was trained and evaluated with; a warning when that is too late
+    in this process (scores may then differ from evaluation's in their last digits)."""
+    try:
+        configure_torch(config.get("numerics", "native"), threads)
+    except NumericsError as error:
+        print(f"warning: {error}", file=sys.stderr)
