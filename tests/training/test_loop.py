@@ -1,5 +1,8 @@
 import json
+import os
+from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -37,7 +40,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     monkeypatch.undo()
 
     run = tiny_run(job)
-    state = resume_from_checkpoint(path, "h", run.model, run.optimizer, run.rng, run.device)
+    state = resume_from_checkpoint(path, "h", run.model, run.optimizer, run.rng, "tiny")
     assert state is not None and state.update == 4
     loop._train_loop(job, run, state, path, "h", progress=False)
 
@@ -82,3 +85,65 @@ def test_model_config_records_what_rebuilds_the_network():
         "synth",
         "raw_256_256",
     )
+
+
+def _source_with(run, **changes):
+    return replace(run, source=replace(run.source, **changes))
+
+
+KEY_CHANGES = {
+    "settings": lambda job, run: (
+        job,
+        replace(run, config=model_config(replace(job, seed=4), FRAMES, run.source.tags)),
+    ),
+    "threads": lambda job, run: (replace(job, training=replace(job.training, threads=2)), run),
+    "device": lambda job, run: (job, replace(run, device=torch.device("meta"))),
+    "labels": lambda job, run: (job, _source_with(run, labels=1 - run.source.labels)),
+    "audio": lambda job, run: (job, _source_with(run, array=run.source.array // 2)),
+    "clips": lambda job, run: (job, _source_with(run, index=run.source.index[:-1])),
+    "windows": lambda job, run: (job, replace(run, windows=run.windows[1:])),
+}
+
+
+def test_the_resume_key_is_the_same_for_the_same_inputs():
+    job = tiny_job()
+    assert loop._resume_key(job, tiny_run(job)) == loop._resume_key(job, tiny_run(job))
+
+
+@pytest.mark.parametrize("change", KEY_CHANGES.values(), ids=KEY_CHANGES.keys())
+def test_the_resume_key_changes_with_every_input_of_training(change):
+    job = tiny_job()
+    run = tiny_run(job)
+    assert loop._resume_key(*change(job, run)) != loop._resume_key(job, run)
+
+
+def test_the_resume_key_changes_when_the_cache_file_is_rewritten(tmp_path):
+    job = tiny_job()
+    run = tiny_run(job)
+    path = tmp_path / "audio.bin"
+    run.source.array.tofile(path)
+    run.source.array = np.memmap(path, dtype=run.source.array.dtype, mode="r")
+    before = loop._resume_key(job, run)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # rewritten, same bytes
+    assert loop._resume_key(job, run) != before
+
+
+def test_the_resume_key_changes_with_the_training_code(tmp_path, monkeypatch):
+    module = tmp_path / "pipeline" / "module.py"
+    module.parent.mkdir()
+    module.write_text("A = 1\n")
+    monkeypatch.setattr(loop, "PACKAGE_DIR", module.parent)
+    monkeypatch.setattr(
+        loop, "code_files", lambda *entries: [module] * (entries == ("pipeline.training.loop",))
+    )
+    job = tiny_job()
+    run = tiny_run(job)
+    before = loop._resume_key(job, run)
+    module.write_text("A = 2\n")
+    assert loop._resume_key(job, run) != before
+
+
+def test_the_training_code_is_every_module_training_imports():
+    names = {path.name for path in loop.code_files("pipeline.training.loop")}
+    assert {"loop.py", "checkpoint.py", "batches.py", "networks.py", "predict.py"} <= names

@@ -1,7 +1,10 @@
-"""A tiny in-memory raw-audio training setup: a few clips, two tags, a network of a few
-hundred parameters, so the split pieces of the training loop run in well under a second."""
+"""A tiny raw-audio training setup: a few clips, two tags, a network of a few hundred
+parameters, so the split pieces of the training loop run in well under a second. It lives in
+memory, or on disk in the pipeline's formats for whole runs of ``train_variant``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,8 +29,10 @@ FRAMES = 16  # 16 frames of 256 samples: a 4096-sample window
 CLIP_SAMPLES = 6000
 
 
-def tiny_job(updates: int = 6, validate_every: int = 2, seed: int = 3) -> TrainingJob:
-    profile = TrainingProfile("tiny", updates, validate_every, 4, 0.05, 0.9)
+def tiny_job(
+    updates: int = 6, validate_every: int = 2, seed: int = 3, learning_rate: float = 0.05
+) -> TrainingJob:
+    profile = TrainingProfile("tiny", updates, validate_every, 4, learning_rate, 0.9)
     return TrainingJob(
         VARIANT,
         seed,
@@ -60,6 +65,22 @@ def tiny_source() -> tuple[WindowSource, pd.DataFrame]:
         {"clip_id": np.repeat(valid, 2), "split": "valid", "start_sample": [0, 1904] * len(valid)}
     )
     return source, windows
+
+
+def write_tiny_inputs(folder: Path) -> None:
+    """:func:`tiny_source` as the files ``train_variant`` reads: split.csv, the audio cache
+    (audio.bin, audio.csv) and windows.csv."""
+    source, windows = tiny_source()
+    index = source.index
+    folder.mkdir(parents=True, exist_ok=True)
+    split = index[["clip_id"]].assign(
+        mp3_path=[f"0/clip-{c}.mp3" for c in index["clip_id"]], part="0", split=index["split"]
+    )
+    split[source.tags] = source.labels.astype(np.uint8)
+    split.to_csv(folder / "split.csv", index=False)
+    np.asarray(source.array, dtype="<i2").tofile(folder / "audio.bin")
+    index.to_csv(folder / "audio.csv", index=False)
+    windows.to_csv(folder / "windows.csv", index=False)
 
 
 def tiny_run(job: TrainingJob) -> TrainingRun:

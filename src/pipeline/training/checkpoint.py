@@ -1,13 +1,15 @@
 """Save and resume a training run, so an interrupted run continues where it stopped.
 
-A checkpoint holds the network, the optimiser, both random generators and the progress so
-far; it is only resumed when its settings hash matches the run's (every setting that shapes
-training), so a changed setting starts over instead of mixing two runs.
+A checkpoint holds the network, the optimiser, the random generators and the progress so
+far, under the resume key of the inputs it was made from (see ``training.loop``). It is
+resumed only when that key matches; a checkpoint made from other inputs is deleted and the
+run starts over, so one model never mixes updates of two runs.
 """
 
 from __future__ import annotations
 
 import io
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,9 +42,14 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     atomic.write_bytes(path, buffer.getvalue())
 
 
+def _cuda_rng_states() -> list[torch.Tensor] | None:
+    """The CUDA generators' states when this process uses CUDA (asking would start it)."""
+    return torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+
+
 def save_checkpoint(
     path: Path,
-    settings: str,
+    key: str,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     rng: np.random.Generator,
@@ -51,11 +58,12 @@ def save_checkpoint(
     """Everything :func:`resume_from_checkpoint` needs to continue bit for bit."""
     atomic_torch_save(
         {
-            "settings": settings,
+            "key": key,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "numpy_rng": rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": _cuda_rng_states(),
             "best_auc": state.best_auc,
             "best_state": state.best_state,
             "update": state.update,
@@ -67,23 +75,38 @@ def save_checkpoint(
 
 def resume_from_checkpoint(
     path: Path,
-    settings: str,
+    key: str,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     rng: np.random.Generator,
-    device: torch.device,
+    name: str,
 ) -> TrainingState | None:
-    """Restore model, optimiser and generators from a matching checkpoint and return its
-    progress; ``None`` (nothing restored) when there is none or its settings differ."""
+    """Restore model, optimiser and generators from a checkpoint of the same ``key`` and
+    return its progress; ``None`` (nothing restored) when there is none. A checkpoint of
+    another key is deleted. Either outcome is reported on stderr, prefixed with ``name``.
+
+    Everything is loaded onto the CPU: the generator states must be CPU tensors, the best
+    parameters stay where an uninterrupted run keeps them (so model.pt is the same), and
+    ``load_state_dict`` moves the network's and optimiser's tensors to their device.
+    """
     if not path.exists():
         return None
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
-    if checkpoint.get("settings") != settings:
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if checkpoint.get("key") != key:
+        path.unlink()
+        print(
+            f"{name}: discarding {path.name} made from other inputs "
+            "(labels, data, settings or training code); training from the start",
+            file=sys.stderr,
+        )
         return None
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     rng.bit_generator.state = checkpoint["numpy_rng"]
     torch.set_rng_state(checkpoint["torch_rng"])
+    if checkpoint["cuda_rng"] is not None:
+        torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
+    print(f"{name}: resuming from update {checkpoint['update']}", file=sys.stderr)
     return TrainingState(
         checkpoint["best_auc"],
         checkpoint["best_state"],

@@ -2,7 +2,8 @@
 
 The parameters with the best clip-level validation AUC are kept (paper, section 4.1).
 A checkpoint is written at every validation, so an interrupted run resumes where it stopped
-instead of starting over; it is only reused when every setting that shapes training matches.
+instead of starting over; it is only reused when it was made from the same inputs (settings,
+data, labels and training code).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from pipeline import atomic
+from pipeline.code_deps import PACKAGE_DIR, code_files
 from pipeline.config import Variant, canonical_json
 from pipeline.constants import SAMPLE_RATE
 from pipeline.determinism import configure_torch
@@ -85,10 +87,53 @@ def model_config(job: TrainingJob, frames: int, tags: list[str]) -> dict[str, An
     }
 
 
-def _settings_hash(config: dict[str, Any], source: WindowSource) -> str:
-    digest = hashlib.sha256(canonical_json(config).encode())
-    digest.update(pd.util.hash_pandas_object(source.index, index=False).to_numpy().tobytes())
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _frame_digest(frame: pd.DataFrame) -> str:
+    return _sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+
+
+def _array_digest(array: np.ndarray) -> str:
+    """A cache on disk by its file's size and modification time, not its bytes: reading
+    MagnaTagATune's ~19 GB of audio at every start would cost minutes. Conservative: a
+    rebuilt cache discards a checkpoint even when its bytes came out the same. An array in
+    memory (tests) by its bytes."""
+    if isinstance(array, np.memmap) and array.filename is not None:
+        stat = Path(array.filename).stat()
+        return f"{stat.st_size}:{stat.st_mtime_ns}"
+    return _sha256(np.ascontiguousarray(array).tobytes())
+
+
+def _code_digest() -> str:
+    """The bytes of every pipeline module training imports (its code dependencies)."""
+    digest = hashlib.sha256()
+    for path in code_files("pipeline.training.loop"):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
+        digest.update(_sha256(path.read_bytes()).encode())
     return digest.hexdigest()
+
+
+def _resume_key(job: TrainingJob, run: TrainingRun) -> str:
+    """What a checkpoint must have been made from to be resumed: the same inputs of training.
+
+    Covers the settings (config.json's content: variant, model sizes, profile, seed, tags and
+    numerics; the device and thread count), the data (the cache index, the cache file, the
+    labels and the validation windows) and the training code, so a rerun after any of them
+    changed starts over instead of finishing one model with updates of two runs.
+    """
+    parts = {
+        "config": _sha256(canonical_json(run.config).encode()),
+        "device": str(run.device),
+        "threads": job.training.threads,
+        "index": _frame_digest(run.source.index),
+        "data": _array_digest(run.source.array),
+        "labels": _sha256(np.ascontiguousarray(run.source.labels).tobytes()),
+        "windows": _frame_digest(run.windows),
+        "code": _code_digest(),
+    }
+    return _sha256(canonical_json(parts).encode())
 
 
 def _setup(
@@ -126,7 +171,7 @@ def _train_loop(
     run: TrainingRun,
     state: TrainingState,
     checkpoint_path: Path,
-    settings: str,
+    key: str,
     progress: bool,
 ) -> None:
     """SGD from ``state.update`` to the profile's last update, validating (and writing a
@@ -183,7 +228,7 @@ def _train_loop(
             bar.set_postfix(
                 loss=f"{state.history[-1]['train_loss']:.4f}", valid_auc=f"{valid_auc:.4f}"
             )
-            save_checkpoint(checkpoint_path, settings, model, run.optimizer, run.rng, state)
+            save_checkpoint(checkpoint_path, key, model, run.optimizer, run.rng, state)
     bar.close()
 
 
@@ -217,15 +262,13 @@ def train_variant(
     run = _setup(job, split_path, audio_stem, mel_stem, windows_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out_dir / "checkpoint.pt"
-    settings = _settings_hash(run.config, run.source)
-    state = resume_from_checkpoint(
-        checkpoint_path, settings, run.model, run.optimizer, run.rng, run.device
+    key = _resume_key(job, run)
+    name = f"{job.variant.name} seed {job.seed}"
+    state = (
+        resume_from_checkpoint(checkpoint_path, key, run.model, run.optimizer, run.rng, name)
+        or TrainingState()
     )
-    if state is None:
-        state = TrainingState()
-    else:
-        print(f"{job.variant.name}: resuming from update {state.update}", file=sys.stderr)
-    _train_loop(job, run, state, checkpoint_path, settings, progress)
+    _train_loop(job, run, state, checkpoint_path, key, progress)
     frame = write_outputs(out_dir, run.config, state, run.device)
     checkpoint_path.unlink(missing_ok=True)
     return frame
