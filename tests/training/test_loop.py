@@ -10,7 +10,7 @@ import torch
 from pipeline.training import loop
 from pipeline.training.checkpoint import TrainingState, resume_from_checkpoint
 from pipeline.training.loop import HISTORY_COLUMNS, model_config, write_outputs
-from tests.training.tiny_setup import FRAMES, TINY, tiny_job, tiny_run
+from tests.training.tiny_setup import FRAMES, TINY, tiny_job, tiny_run, tiny_source
 
 
 class Interrupted(Exception):
@@ -147,3 +147,15 @@ def test_the_resume_key_changes_with_the_training_code(tmp_path, monkeypatch):
 def test_the_training_code_is_every_module_training_imports():
     names = {path.name for path in loop.code_files("pipeline.training.loop")}
     assert {"loop.py", "checkpoint.py", "batches.py", "networks.py", "predict.py"} <= names
+
+
+def test_a_validation_part_without_a_varied_tag_is_refused_up_front():
+    """One validation clip (synth.clips_per_part 1 used to allow it): no tag can have an AUC."""
+    from pipeline.training.loop import _require_defined_validation_auc
+
+    job = tiny_job()
+    source, windows = tiny_source()
+    one_clip = windows[windows["clip_id"] == windows["clip_id"].iloc[0]]
+    with pytest.raises(RuntimeError, match="validation AUC is undefined"):
+        _require_defined_validation_auc(job.variant, source, one_clip)
+    _require_defined_validation_auc(job.variant, source, windows)  # varied tags: accepted

@@ -136,6 +136,22 @@ def _resume_key(job: TrainingJob, run: TrainingRun) -> str:
     return _sha256(canonical_json(parts).encode())
 
 
+def _require_defined_validation_auc(
+    variant: Variant, source: WindowSource, windows: pd.DataFrame
+) -> None:
+    """Refuse up front a validation part in which no tag has both a positive and a negative
+    clip: its AUC would be undefined and no parameters could ever be kept as the best."""
+    valid_ids = windows.loc[windows["split"] == "valid", "clip_id"].unique()
+    valid_labels = source.labels[source.index["clip_id"].isin(valid_ids).to_numpy()]
+    if not (valid_labels.min(axis=0) < valid_labels.max(axis=0)).any():
+        raise RuntimeError(
+            f"{variant.name}: the validation AUC is undefined: none of the {len(source.tags)} "
+            f"tags has both a positive and a negative clip among the {len(valid_labels)} usable "
+            "validation clip(s) (part 'c'); the validation part needs more clips with varied "
+            "tags (dataset synth: raise synth.clips_per_part; see skipped.csv for clips left out)"
+        )
+
+
 def _setup(
     job: TrainingJob,
     split_path: Path,
@@ -156,6 +172,7 @@ def _setup(
         raise RuntimeError(f"{variant.name}: no usable training clips (see skipped.csv)")
     if not (windows["split"] == "valid").any():
         raise RuntimeError(f"{variant.name}: no usable validation clips (see skipped.csv)")
+    _require_defined_validation_auc(variant, source, windows)
 
     config = model_config(job, frames, source.tags)
     model = build_variant_model(variant, frames, len(source.tags), job.model).to(device)
@@ -236,7 +253,8 @@ def write_outputs(
     out_dir: Path, config: dict[str, Any], state: TrainingState, device: torch.device
 ) -> pd.DataFrame:
     """model.pt (the best parameters), config.json, history.csv and timing.json."""
-    assert state.best_state is not None
+    if state.best_state is None:
+        raise RuntimeError("no validation gave a defined AUC; nothing to keep")
     history = state.history
     config["best_valid_auc"] = state.best_auc
     config["best_update"] = int(max(h["update"] for h in history if h["best"]))
