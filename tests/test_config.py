@@ -1,6 +1,8 @@
 import copy
 
+import numpy as np
 import pytest
+import torch
 
 from pipeline.config import (
     ParamsError,
@@ -14,7 +16,13 @@ from pipeline.config import (
     table2_variants,
     table4_variants,
     validate_params,
+    variant_pairs,
+    window_length_samples,
 )
+from pipeline.features.mel import log_mel_spectrogram
+from pipeline.features.windows import raw_window_samples
+from pipeline.settings import ModelSizes
+from pipeline.training.networks import Backbone, RawAudioFrontEnd
 from tests.conftest import REPO
 
 
@@ -58,12 +66,32 @@ def test_bad_values_name_their_key(params, edit, key):
         validate_params(bad)
 
 
-def test_every_pair_survives_the_backbone_with_ceil_pooling(params):
-    frames = frames_per_window(48000, 1024, 1024)
-    assert frames == 46
-    assert backbone_output_length(frames, params["model"]) == 1
-    # floor rounding (what PyTorch does by default) would leave nothing: (46-7)//4=9, 9-7=2, 2//4=0
-    assert ((frames - 7) // 4 - 7) // 4 == 0
+@pytest.fixture(scope="module")
+def window_pairs():
+    """The nominal window and every (length, stride) pair of the repository's grid."""
+    repository = load_params(REPO / "params.yaml")
+    return window_length_samples(repository), variant_pairs(repository)
+
+
+def test_frames_per_window_is_what_the_mel_front_end_produces(window_pairs):
+    window, pairs = window_pairs
+    silence = np.zeros(window, dtype=np.float32)
+    for length, stride in pairs:
+        frames = frames_per_window(window, length, stride)
+        assert len(log_mel_spectrogram(silence, length, stride)) == frames, (length, stride)
+        raw = RawAudioFrontEnd(1, length, stride)
+        samples = raw_window_samples(frames, length, stride)
+        assert raw(torch.zeros(1, samples)).shape[-1] == frames, (length, stride)
+
+
+def test_backbone_output_length_is_what_the_network_leaves(params, window_pairs):
+    window, pairs = window_pairs
+    sizes = ModelSizes.from_params(params)
+    for length, stride in pairs:
+        frames = frames_per_window(window, length, stride)
+        backbone = Backbone(1, frames, 1, sizes)
+        steps = backbone.features[:-1](torch.zeros(1, 1, frames)).shape[-1]
+        assert steps == backbone_output_length(frames, params["model"]) >= 1, (length, stride)
 
 
 def test_grid_of_every_table(params):

@@ -1,8 +1,11 @@
 import numpy as np
 import pandas as pd
+import pytest
 
+from pipeline.evaluation import figures
 from pipeline.evaluation.figures import (
     dominant_order,
+    filter_spectra,
     plot_filter_groups,
     plot_filter_spectra,
     plot_filter_waveforms,
@@ -22,14 +25,64 @@ def test_dominant_order_sorts_filters_by_frequency():
     assert np.allclose(dominant, sorted(frequencies), atol=16)
 
 
-def test_figures_are_written_as_png(tmp_path):
-    filters = _sinusoid_filters(np.linspace(100, 7000, 16))
-    plot_filter_spectra(filters, "spectra", tmp_path / "fig2.png")
+@pytest.fixture()
+def drawn(monkeypatch):
+    """The figures the plotting functions save, kept open to read back what they show."""
+    figures_saved = []
+    save = figures._save
+
+    def keep(fig, out):
+        figures_saved.append(fig)
+        save(fig, out)
+        assert out.read_bytes().startswith(b"\x89PNG")
+
+    monkeypatch.setattr(figures, "_save", keep)
+    return figures_saved
+
+
+FREQUENCIES = [3000.0, 250.0, 1000.0, 6000.0, 500.0, 2000.0, 4000.0, 125.0]
+
+
+def test_spectra_figure_shows_each_filter_peaking_at_its_frequency(tmp_path, drawn):
+    plot_filter_spectra(_sinusoid_filters(FREQUENCIES), "spectra", tmp_path / "fig2.png")
+    mesh = drawn[0].axes[0].collections[0]
+    columns = np.asarray(mesh.get_array()).reshape(-1, len(FREQUENCIES))
+    _, hz = filter_spectra(_sinusoid_filters(FREQUENCIES))
+    assert columns.shape[0] == len(hz)
+    np.testing.assert_allclose(hz[columns.argmax(axis=0)], sorted(FREQUENCIES), atol=16)
+    np.testing.assert_allclose(columns.max(axis=0), 1.0)
+
+
+def test_waveform_figure_shows_the_filters_in_frequency_order(tmp_path, drawn):
+    filters = _sinusoid_filters(FREQUENCIES)
     plot_filter_waveforms(filters, "filters", tmp_path / "fig3.png", count=8)
-    plot_filter_groups(filters, 4, "groups", tmp_path / "fig4.png", groups=4)
-    history = pd.DataFrame({"update": [10, 20], "valid_auc": [0.6, 0.7]})
-    plot_training_curves({"a": {1: history}}, {"table1": ["a"]}, tmp_path / "curves.png")
-    for name in ("fig2", "fig3", "fig4", "curves"):
-        data = (tmp_path / f"{name}.png").read_bytes()
-        assert data.startswith(b"\x89PNG") and len(data) > 5000
+    panels = [ax for ax in drawn[0].axes if ax.lines]
+    titles = [float(ax.get_title().removesuffix(" Hz")) for ax in panels]
+    np.testing.assert_allclose(titles, sorted(FREQUENCIES), atol=16)
+    for ax, frequency in zip(panels, sorted(FREQUENCIES), strict=True):
+        shown = ax.lines[0].get_ydata()
+        assert np.array_equal(shown, filters[FREQUENCIES.index(frequency)])
+
+
+def test_group_figure_shows_groups_in_frequency_order_low_passed(tmp_path, drawn):
+    group_frequencies = [6000.0, 500.0, 2000.0, 250.0]  # each group: 2 filters, one frequency
+    filters = _sinusoid_filters(np.repeat(group_frequencies, 2))
+    plot_filter_groups(filters, 2, "groups", tmp_path / "fig4.png", groups=4)
+    rows = [ax.get_ylabel() for ax in drawn[0].axes if ax.get_ylabel()]
+    assert rows == ["group 3", "group 1", "group 2", "group 0"]
+    first_of_6000_hz = drawn[0].axes[6].lines[0].get_ydata()  # row 3, column 0
+    assert np.abs(first_of_6000_hz).max() < 1e-3, "a 4 kHz low-pass leaves ~nothing of 6 kHz"
+
+
+def test_training_curves_show_every_seed_of_every_variant(tmp_path, drawn):
+    histories = {
+        "a": {1: pd.DataFrame({"update": [10, 20], "valid_auc": [0.6, 0.7]}),
+              2: pd.DataFrame({"update": [10, 20], "valid_auc": [0.5, 0.8]})},
+        "b": {1: pd.DataFrame({"update": [10, 20], "valid_auc": [0.9, 0.4]})},
+    }  # fmt: skip
+    plot_training_curves(histories, {"table1": ["a"], "table2": ["b"]}, tmp_path / "c.png")
+    first, second = drawn[0].axes[:2]
+    assert [line.get_ydata().tolist() for line in first.lines] == [[0.6, 0.7], [0.5, 0.8]]
+    assert [line.get_ydata().tolist() for line in second.lines] == [[0.9, 0.4]]
+    assert [t.get_text() for t in first.get_legend().get_texts()] == ["a"]
     assert not list(tmp_path.glob("*.partial*"))

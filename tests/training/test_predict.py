@@ -1,0 +1,58 @@
+"""Clip scores are the mean of the clip's window predictions, for the asked split only, with
+the labels of the same clips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline.training.batches import WindowSource
+from pipeline.training.predict import clip_predictions
+
+WINDOW = 4
+
+
+class WindowMean(torch.nn.Module):
+    """Logits (m, -m) for a window whose mean sample is m: a score known by hand."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.float().mean(dim=1, keepdim=True)
+        return torch.cat([mean, -mean], dim=1)
+
+
+def _source() -> WindowSource:
+    """Clips 30, 10 and 20 (in this cache order) of 12 samples each: 0..35 scaled down."""
+    index = pd.DataFrame(
+        {"clip_id": [30, 10, 20], "split": ["test", "test", "valid"], "offset": [0, 12, 24]}
+    ).assign(count=12)
+    labels = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32)
+    array = np.arange(36, dtype=np.float32) / 10
+    return WindowSource(array, index, labels, ["a", "b"], WINDOW, "start_sample")
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + np.exp(-x))
+
+
+def test_clip_scores_average_the_window_predictions_of_the_split() -> None:
+    windows = pd.DataFrame(
+        {
+            "clip_id": [30, 10, 10, 20, 30, 10],
+            "split": ["test", "test", "test", "valid", "test", "test"],
+            "start_sample": [8, 0, 4, 0, 0, 8],
+        }
+    )
+    clip_ids, scores, labels = clip_predictions(
+        WindowMean(), _source(), windows, "test", batch_size=2, device=torch.device("cpu")
+    )
+
+    def window_score(offset: int, start: int) -> float:
+        return _sigmoid(np.mean(np.arange(offset + start, offset + start + WINDOW) / 10))
+
+    clip_10 = np.mean([window_score(12, s) for s in (0, 4, 8)])
+    clip_30 = np.mean([window_score(0, s) for s in (8, 0)])
+    assert clip_ids.tolist() == [10, 30]
+    np.testing.assert_allclose(scores[:, 0], [clip_10, clip_30], rtol=1e-6)
+    np.testing.assert_allclose(scores[:, 1], [1 - clip_10, 1 - clip_30], rtol=1e-6)
+    assert labels.tolist() == [[0, 1], [1, 0]]
