@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from pipeline.config import Variant
 from pipeline.evaluation.tables import TABLE1_COLUMNS
+from pipeline.paths import Paths
 from tests.conftest import REPO, TINY, copy_project, merge_params, tool_env
 
 pytestmark = pytest.mark.slow
@@ -231,3 +234,39 @@ def test_editing_a_module_reruns_the_steps_that_import_it(tiny_runs):
         snakemake(workdir, "--touch", "--cores", "1", timeout=300)
     assert dry.returncode == 0, dry.stderr[-2000:]
     assert _job_counts(dry.stdout + dry.stderr) == {"all": 1, "table": 4}
+
+
+@pytest.mark.parametrize("front_end", ["spectrogram", "raw"])
+def test_e2e_tag_scores_a_test_clip_exactly_as_evaluation_did(tiny_runs, front_end, monkeypatch):
+    """The tagging tool decodes the mp3 itself; evaluation reads the caches: same score."""
+    from pipeline.determinism import configure_torch
+    from pipeline.settings import AudioSettings
+    from pipeline.tagging import tag_files
+    from pipeline.training.batches import load_window_source
+    from pipeline.training.networks import load_trained
+    from pipeline.training.predict import clip_predictions
+
+    workdir = tiny_runs[0]
+    monkeypatch.chdir(workdir)
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    length, stride = params["experiments"]["table1"][0].values()
+    variant = Variant(front_end, length, stride)
+    paths = Paths.of(params)
+    model_dir = paths.model_dir(variant.name, params["experiments"]["seeds"][0])
+    model, config = load_trained(model_dir)
+    configure_torch(config["numerics"], threads=1)  # as the evaluate step does
+    source = load_window_source(
+        variant,
+        paths.split,
+        paths.audio_stem,
+        paths.mel_stem(length, stride) if front_end == "spectrogram" else None,
+        AudioSettings(**params["audio"]).frames(length, stride),
+    )
+    windows = pd.read_csv(paths.windows(length, stride))
+    clip_ids, scores, _ = clip_predictions(model, source, windows, "test", 256, "cpu")
+    split = pd.read_csv(paths.split).set_index("clip_id")
+    clip_id = int(clip_ids[0])
+    [result] = tag_files(model_dir, [paths.raw / split.loc[clip_id, "mp3_path"]], device="cpu")
+    assert result.error is None
+    assert result.tags == config["tags"]
+    np.testing.assert_array_equal(result.probabilities, scores[0])

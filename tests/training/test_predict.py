@@ -56,3 +56,12 @@ def test_clip_scores_average_the_window_predictions_of_the_split() -> None:
     np.testing.assert_allclose(scores[:, 0], [clip_10, clip_30], rtol=1e-6)
     np.testing.assert_allclose(scores[:, 1], [1 - clip_10, 1 - clip_30], rtol=1e-6)
     assert labels.tolist() == [[0, 1], [1, 0]]
+
+
+def test_batches_never_span_two_clips_and_start_at_each_clips_first_window():
+    """So a clip's scores do not depend on its neighbours (kernels round per batch size)."""
+    from pipeline.training.predict import clip_batches
+
+    clip_ids = np.array([7, 7, 7, 7, 7, 3, 3, 9])
+    batches = [(s.start, s.stop) for s in clip_batches(clip_ids, 2)]
+    assert batches == [(0, 2), (2, 4), (4, 5), (5, 7), (7, 8)]

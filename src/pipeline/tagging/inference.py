@@ -10,8 +10,9 @@ is dropped), and the network's per-window sigmoid outputs are averaged into one 
 tag, exactly as clip scores are computed for the paper's AUC: the decoded audio is stored as
 int16 and mel frames are rounded to float16 as the caches hold them, the kernels are the
 numerics the model was trained with (config.json), and the mean over windows is the
-evaluation's own, so a test clip gets the very score evaluation gave it. Windows of several
-files share forward passes (``batch_size``), so many short clips tag as fast as one long file.
+evaluation's own, and a file's windows go through the network in the batches evaluation
+uses for a clip (``batch_size`` consecutive windows from its first), so a test clip gets the
+very score evaluation gave it.
 """
 
 from __future__ import annotations
@@ -110,7 +111,10 @@ def window_features(audio: np.ndarray, config: dict[str, Any]) -> Iterator[np.nd
 
 
 class _Batcher:
-    """Queues windows from any number of files and runs full batches through the network."""
+    """Queues a file's windows and runs them through the networks in batches of at most
+    ``batch_size`` that start at the file's first window, as evaluation batches a clip's
+    windows (:func:`pipeline.training.predict.clip_batches`): the same batches give the same
+    bits."""
 
     def __init__(
         self, models: list[torch.nn.Module], batch_size: int, device: torch.device
@@ -126,9 +130,13 @@ class _Batcher:
         while self.queued >= self.batch_size:
             self._run(self.batch_size)
 
-    def finish(self) -> dict[int, list[np.ndarray]]:
+    def end_file(self) -> None:
+        """Run what is left of the current file: its last, partial batch."""
         if self.queued:
             self._run(self.queued)
+
+    def finish(self) -> dict[int, list[np.ndarray]]:
+        self.end_file()
         return self.outputs
 
     @torch.no_grad()
@@ -192,6 +200,7 @@ def tag_files(
         results[index].window_seconds = hop_samples / SAMPLE_RATE
         for windows in window_features(audio, config):
             batcher.add(index, windows)
+        batcher.end_file()
     for index, scores in batcher.finish().items():
         window_scores = np.concatenate(scores)
         _, clip_scores = average_windows(np.zeros(len(window_scores), int), window_scores)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import torch
@@ -21,6 +23,21 @@ def predict_batches(model: torch.nn.Module, batches, device: torch.device) -> np
     return np.concatenate(outputs) if outputs else np.zeros((0, 0), dtype=np.float32)
 
 
+def clip_batches(clip_ids: np.ndarray, batch_size: int) -> Iterator[slice]:
+    """Slices of at most ``batch_size`` consecutive windows that never span two clips.
+
+    CPU kernels round a batch's outputs differently for different batch sizes (by ~1e-7), so
+    a clip's windows are predicted in batches of their own, starting at its first window: its
+    scores then do not depend on which clips are evaluated beside it, and ``e2e-tag``, which
+    batches a file's windows the same way, reproduces them exactly.
+    """
+    starts = np.flatnonzero(np.r_[True, clip_ids[1:] != clip_ids[:-1]])
+    ends = np.r_[starts[1:], len(clip_ids)]
+    for start, end in zip(starts, ends, strict=True):
+        for first in range(start, end, batch_size):
+            yield slice(first, min(first + batch_size, end))
+
+
 def clip_predictions(
     model: torch.nn.Module,
     source: WindowSource,
@@ -35,8 +52,8 @@ def clip_predictions(
     rows = row_of.loc[selected["clip_id"]].to_numpy()
     starts = selected[source.start_column].to_numpy()
     batches = (
-        source.gather(rows[i : i + batch_size], starts[i : i + batch_size])
-        for i in range(0, len(rows), batch_size)
+        source.gather(rows[batch], starts[batch])
+        for batch in clip_batches(selected["clip_id"].to_numpy(), batch_size)
     )
     scores = predict_batches(model, batches, device)
     clip_ids, clip_scores = average_windows(selected["clip_id"].to_numpy(), scores)
