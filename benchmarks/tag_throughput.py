@@ -38,13 +38,20 @@ import soundfile as sf
 import torch
 from threadpoolctl import threadpool_limits
 
-from pipeline.config import find_variant, frames_per_window, load_params, window_length_samples
+from pipeline.config import (
+    Variant,
+    find_variant,
+    frames_per_window,
+    load_params,
+    window_length_samples,
+)
 from pipeline.constants import SAMPLE_RATE
 from pipeline.data.audio import decode_clip
+from pipeline.settings import ModelSizes
 from pipeline.tagging import tag_files
 from pipeline.tagging.inference import window_features
 from pipeline.tagging.models import load_models, model_dirs
-from pipeline.training.networks import build_variant_model
+from pipeline.training.networks import build_variant_model, network_config, save_trained
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_X_REAL_TIME = 1000.0
@@ -79,22 +86,21 @@ def model_dir_for(variant: str, model_root: Path, scratch: Path) -> tuple[Path, 
     model = build_variant_model(fields, frames, len(tags), params["model"])
     folder = scratch / variant
     folder.mkdir(parents=True)
-    torch.save(model.state_dict(), folder / "model.pt")
     config = {
-        "variant": variant,
-        **fields,
-        "sample_rate": SAMPLE_RATE,
-        "window_frames": frames,
-        "window_samples": (frames - 1) * fields["stride"] + fields["length"],
-        "min_n_fft": params["audio"]["min_n_fft"],
-        "tags": tags,
-        "model": params["model"],
+        **network_config(
+            Variant(**fields),
+            frames,
+            tags,
+            ModelSizes(**params["model"]),
+            params["audio"]["min_n_fft"],
+        ),
         "training": {"profile": "untrained (benchmark)", "seed": 0},
         "dataset": "none",
+        "numerics": params["numerics"],
         "best_valid_auc": None,
         "best_update": 0,
     }
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    save_trained(folder, model.state_dict(), config)
     return folder, "untrained"
 
 

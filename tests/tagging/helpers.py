@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 
-from pipeline.training.networks import build_model
+from pipeline.config import Variant
+from pipeline.settings import ModelSizes
+from pipeline.training.networks import build_model, network_config, save_trained
 
 TAGS = ["rock", "piano", "quiet", "vocal", "drums"]
 TINY = {"conv_filters": 4, "conv_length": 3, "pool_size": 2, "dense_units": 8, "raw_filters": 8}
@@ -24,28 +25,15 @@ def make_model_dir(
     torch.manual_seed(seed)
     model = build_model(front_end, LENGTH, STRIDE, frames, len(TAGS), TINY)
     folder.mkdir(parents=True)
-    torch.save(model.state_dict(), folder / "model.pt")
+    variant = Variant(front_end, LENGTH, STRIDE)
     config = {
-        "variant": f"{front_end}_{LENGTH}_{STRIDE}",
-        "front_end": front_end,
-        "length": LENGTH,
-        "stride": STRIDE,
-        "nonlinearity": "relu",
-        "pooling": "none",
-        "pool_size": 1,
-        "init": "random",
-        "sample_rate": 16000,
-        "window_frames": frames,
-        "window_samples": (frames - 1) * STRIDE + LENGTH,
-        "min_n_fft": 1024,
-        "tags": TAGS,
-        "model": TINY,
+        **network_config(variant, frames, TAGS, ModelSizes(**TINY), 1024),
         "training": {"profile": "test", "seed": seed},
         "dataset": "test",
         "best_valid_auc": 0.5,
         "best_update": 0,
     }
-    (folder / "config.json").write_text(json.dumps(config))
+    save_trained(folder, model.state_dict(), config)
     return folder
 
 

@@ -25,18 +25,21 @@ from tqdm import tqdm
 from pipeline import atomic
 from pipeline.code_deps import PACKAGE_DIR, code_files
 from pipeline.config import Variant, canonical_json
-from pipeline.constants import SAMPLE_RATE
 from pipeline.determinism import configure_torch
 from pipeline.metrics import mean_auc, per_tag_auc
 from pipeline.settings import AudioSettings, EvaluationSettings, ModelSizes, TrainingSettings
 from pipeline.training.batches import WindowSource, load_window_source
 from pipeline.training.checkpoint import (
     TrainingState,
-    atomic_torch_save,
     resume_from_checkpoint,
     save_checkpoint,
 )
-from pipeline.training.networks import build_variant_model, select_device
+from pipeline.training.networks import (
+    build_variant_model,
+    network_config,
+    save_trained,
+    select_device,
+)
 from pipeline.training.predict import clip_predictions
 
 HISTORY_COLUMNS = ["update", "train_loss", "valid_auc", "best", "elapsed_s"]
@@ -71,16 +74,8 @@ class TrainingRun:
 
 def model_config(job: TrainingJob, frames: int, tags: list[str]) -> dict[str, Any]:
     """Everything needed to rebuild and use the network without params.yaml (config.json)."""
-    variant = job.variant
     return {
-        "variant": variant.name,
-        **variant.to_dict(),
-        "sample_rate": SAMPLE_RATE,
-        "window_frames": frames,
-        "window_samples": (frames - 1) * variant.stride + variant.length,
-        "min_n_fft": job.audio.min_n_fft,
-        "tags": tags,
-        "model": job.model.to_dict(),
+        **network_config(job.variant, frames, tags, job.model, job.audio.min_n_fft),
         "training": job.training.profile.to_config(job.seed),
         "dataset": job.dataset,
         "numerics": job.training.numerics,
@@ -258,8 +253,7 @@ def write_outputs(
     history = state.history
     config["best_valid_auc"] = state.best_auc
     config["best_update"] = int(max(h["update"] for h in history if h["best"]))
-    atomic_torch_save(state.best_state, out_dir / "model.pt")
-    atomic.write_text(out_dir / "config.json", canonical_json(config) + "\n")
+    save_trained(out_dir, state.best_state, config)
     frame = pd.DataFrame(history, columns=HISTORY_COLUMNS)
     atomic.write_csv(frame.drop(columns=["elapsed_s"]), out_dir / "history.csv")
     timing = {"elapsed_s": history[-1]["elapsed_s"], "device": str(device)}

@@ -19,9 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline import atomic
+from pipeline.config import canonical_json
 from pipeline.constants import MEL_COMPRESSION_C, N_MELS, SAMPLE_RATE
 from pipeline.features.mel import hz_to_mel, mel_to_hz
 from pipeline.settings import ModelSizes
+from pipeline.training.checkpoint import atomic_torch_save
 
 
 class Backbone(nn.Module):
@@ -238,6 +241,31 @@ def select_device(requested: str, setting: str = "device") -> torch.device:
         return torch.device(requested)
     except RuntimeError as error:
         raise ValueError(f"{setting} {requested!r}: not a device; use auto, cpu or cuda") from error
+
+
+def network_config(
+    variant: Any, frames: int, tags: list[str], model: ModelSizes, min_n_fft: int
+) -> dict[str, Any]:
+    """What config.json needs to rebuild a network and cut its inputs (:func:`load_trained`
+    and ``e2e-tag`` read it); training adds how it was trained. ``variant`` is a
+    :class:`pipeline.config.Variant`."""
+    return {
+        "variant": variant.name,
+        **variant.to_dict(),
+        "sample_rate": SAMPLE_RATE,
+        "window_frames": frames,
+        "window_samples": (frames - 1) * variant.stride + variant.length,
+        "min_n_fft": min_n_fft,
+        "tags": tags,
+        "model": model.to_dict(),
+    }
+
+
+def save_trained(folder: Path, state: Mapping[str, torch.Tensor], config: dict[str, Any]) -> None:
+    """A trained-model folder: model.pt (the state dict) and config.json, each written
+    atomically; config.json as canonical JSON (sorted keys), so its bytes follow its content."""
+    atomic_torch_save(state, folder / "model.pt")
+    atomic.write_text(folder / "config.json", canonical_json(config) + "\n")
 
 
 def load_trained(
