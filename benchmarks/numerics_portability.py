@@ -1,19 +1,20 @@
-"""Which pinned hashes would be the same on another CPU? (issue 5)
+"""What do portable numerics buy, and what do they cost? (issue 11)
 
-numpy, OpenBLAS and torch pick SIMD kernels for the CPU at run time. This script builds a
-small grid of the embedded DAG with Snakemake three times on this machine: natively, and
-with the kernels forced to the choices other CPUs would make:
+numpy, OpenBLAS, MKL, oneDNN and torch pick SIMD kernels for the CPU at run time. This script
+builds a small grid of the embedded DAG with Snakemake on this machine under each numerics
+mode of params.yaml (``portable``, the default, and ``native``), each time natively and with
+the kernels forced to the choices other CPUs would make:
 
-* ``avx2_cpu``: an x86-64 CPU without AVX-512 (numpy's AVX-512 loops off, torch and oneDNN
-  limited to AVX2): ``NPY_DISABLE_CPU_FEATURES``, ``ATEN_CPU_CAPABILITY``,
-  ``ONEDNN_MAX_CPU_ISA``;
+* ``avx2_cpu``: an x86-64 CPU without AVX-512 (numpy's AVX-512 loops off, torch, oneDNN and
+  MKL limited to AVX2): ``NPY_DISABLE_CPU_FEATURES``, ``ATEN_CPU_CAPABILITY``,
+  ``DNNL_MAX_CPU_ISA``, ``MKL_ENABLE_INSTRUCTIONS``;
 * ``skylakex_blas``: OpenBLAS's Intel AVX-512 kernels (``OPENBLAS_CORETYPE=SkylakeX``),
   which numpy uses on Intel server CPUs.
 
-Then it compares every output file with the native build, grouped by step, and times a
-training update of three networks under each build's kernels (one thread, minibatch 10):
-the price of forcing the same kernels everywhere. This emulates other CPUs; it does not
-run on them.
+It compares every output file with the same mode's native build, grouped by step, and times
+a training update of three networks in each mode (one thread, minibatch 10) and the whole
+grid: the price of the same bits everywhere. This emulates other CPUs; it does not run on
+them.
 
     python benchmarks/numerics_portability.py
 
@@ -43,12 +44,14 @@ OUT = REPO / "reports/bench"
 # The tests' small grid: every kind of step, in about a minute per build on 2 cores.
 GRID = yaml.safe_load((REPO / "tests/tiny_grid.yaml").read_text())
 
+MODES = ("portable", "native")
 BUILDS: dict[str, dict[str, str]] = {
-    "native": {},
+    "host": {},
     "avx2_cpu": {
         "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
         "ATEN_CPU_CAPABILITY": "avx2",
-        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "DNNL_MAX_CPU_ISA": "AVX2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
     },
     "skylakex_blas": {"OPENBLAS_CORETYPE": "SkylakeX"},
 }
@@ -76,9 +79,10 @@ def _group(path: str) -> str | None:
     return next((name for name, matches in GROUPS if matches(path)), None)
 
 
-def build(workdir: Path, env_overrides: dict[str, str]) -> tuple[dict[str, str], float]:
-    """Run the grid in ``workdir``; md5 of every output file, and the wall time."""
+def build(workdir: Path, mode: str, env_overrides: dict[str, str]) -> tuple[dict[str, str], float]:
+    """Run the grid in ``workdir`` with numerics ``mode``; md5 of every output, wall time."""
     params = merge_params(yaml.safe_load((REPO / "params.yaml").read_text()), GRID)
+    params["numerics"] = mode
     workdir.mkdir(parents=True)
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     env = dict(os.environ, **env_overrides)
@@ -100,16 +104,18 @@ def build(workdir: Path, env_overrides: dict[str, str]) -> tuple[dict[str, str],
     return hashes, seconds
 
 
-def time_updates() -> dict[str, float]:
-    """ms per SGD update of each TIMED network on random data (run in a child process, so
-    the kernels are those its environment selects)."""
+def time_updates(mode: str) -> dict[str, float]:
+    """ms per SGD update of each TIMED network on random data in numerics ``mode`` (run in a
+    child process: the kernels are fixed at its first tensor operation)."""
+    from pipeline.determinism import configure_torch
+
+    configure_torch(mode, threads=1, seed=0)
     import torch
 
     from pipeline.config import frames_per_window, window_length_samples
     from pipeline.features.windows import raw_window_samples
     from pipeline.training.networks import build_model
 
-    torch.set_num_threads(1)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     window = window_length_samples(params)
     timings = {}
@@ -136,10 +142,10 @@ def time_updates() -> dict[str, float]:
     return timings
 
 
-def _timed_in(env_overrides: dict[str, str]) -> dict[str, float]:
+def _timed_in(mode: str) -> dict[str, float]:
     child = subprocess.run(
-        [sys.executable, __file__, "--time-updates"],
-        env=dict(os.environ, **env_overrides),
+        [sys.executable, __file__, "--time-updates", mode],
+        env=dict(os.environ),
         check=True,
         capture_output=True,
         text=True,
@@ -148,60 +154,72 @@ def _timed_in(env_overrides: dict[str, str]) -> dict[str, float]:
 
 
 def main() -> int:
-    results: dict[str, Any] = {"builds": {}, "grid": GRID, "machine": numerics_fingerprint()}
+    results: dict[str, Any] = {"modes": {}, "grid": GRID, "machine": numerics_fingerprint()}
     with tempfile.TemporaryDirectory(prefix="numerics-") as scratch:
-        hashes = {}
-        for name, overrides in BUILDS.items():
-            print(f"building {name} ...", flush=True)
-            hashes[name], seconds = build(Path(scratch) / name, overrides)
-            results["builds"][name] = {"env": overrides, "seconds": round(seconds, 1)}
-    for name, overrides in BUILDS.items():
-        results["builds"][name]["ms_per_update"] = _timed_in(overrides)
-    native = hashes["native"]
-    table = []
-    for name in BUILDS:
-        if name == "native":
-            continue
-        row: dict[str, Any] = {"build": name}
-        for group, _ in GROUPS:
-            files = [p for p in native if _group(p) == group]
-            same = sum(hashes[name].get(p) == native[p] for p in files)
-            row[group] = {"files": len(files), "same": same}
-        table.append(row)
-    results["same_as_native"] = table
+        for mode in MODES:
+            hashes, builds = {}, {}
+            for name, overrides in BUILDS.items():
+                print(f"building {mode} numerics, {name} kernels ...", flush=True)
+                hashes[name], seconds = build(Path(scratch) / mode / name, mode, overrides)
+                builds[name] = {"env": overrides, "seconds": round(seconds, 1)}
+            host = hashes["host"]
+            same = {}
+            for name in BUILDS:
+                if name != "host":
+                    same[name] = {
+                        group: {
+                            "files": len(files := [p for p in host if _group(p) == group]),
+                            "same": sum(hashes[name].get(p) == host[p] for p in files),
+                        }
+                        for group, _ in GROUPS
+                    }
+            results["modes"][mode] = {
+                "builds": builds,
+                "same_as_host": same,
+                "ms_per_update": _timed_in(mode),
+            }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "numerics_portability.json").write_text(json.dumps(results, indent=2) + "\n")
+    others = [b for b in BUILDS if b != "host"]
+    columns = [(mode, b) for mode in MODES for b in others]
     lines = [
-        "# Same bytes as the native build? (files identical / files)",
+        "# Same bytes as the host's kernels? (files identical / files), per numerics mode",
         "",
         f"Machine: {json.dumps(results['machine'])}",
         f"Grid: {json.dumps(GRID)}",
         "",
-        "| outputs | " + " | ".join(row["build"] for row in table) + " |",
-        "| --- |" + " --- |" * len(table),
+        "| outputs | " + " | ".join(f"{m}: {b}" for m, b in columns) + " |",
+        "| --- |" + " --- |" * len(columns),
     ]
     for group, _ in GROUPS:
-        cells = [f"{row[group]['same']} / {row[group]['files']}" for row in table]
+        cells = [
+            "{same} / {files}".format(**results["modes"][m]["same_as_host"][b][group])
+            for m, b in columns
+        ]
         lines.append(f"| {group} | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"ms per training update (one thread, minibatch 10, mean of {TIMED_UPDATES} after "
         f"{WARMUP} warm-up updates; run it on an otherwise idle machine):",
         "",
-        "| network | " + " | ".join(BUILDS) + " |",
-        "| --- |" + " --- |" * len(BUILDS),
+        "| network | " + " | ".join(MODES) + " |",
+        "| --- |" + " --- |" * len(MODES),
     ]
-    for network in results["builds"]["native"]["ms_per_update"]:
-        cells = [str(results["builds"][b]["ms_per_update"][network]) for b in BUILDS]
+    for network in results["modes"][MODES[0]]["ms_per_update"]:
+        cells = [str(results["modes"][m]["ms_per_update"][network]) for m in MODES]
         lines.append(f"| {network} | " + " | ".join(cells) + " |")
-    lines += ["", "Builds: " + json.dumps(results["builds"])]
+    lines += [
+        "",
+        "Seconds for the whole grid with the host's kernels (`snakemake --cores 2`): "
+        + ", ".join(f"{m} {results['modes'][m]['builds']['host']['seconds']}" for m in MODES),
+    ]
     (OUT / "numerics_portability.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--time-updates"]:
-        print(json.dumps(time_updates()))
+    if sys.argv[1:2] == ["--time-updates"]:
+        print(json.dumps(time_updates(sys.argv[2])))
         sys.exit(0)
     sys.exit(main())
