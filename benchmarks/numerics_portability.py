@@ -16,7 +16,8 @@ a training update of three networks in each mode (one thread, minibatch 10) and 
 grid: the price of the same bits everywhere. This emulates other CPUs; it does not run on
 them.
 
-    python benchmarks/numerics_portability.py
+    python benchmarks/numerics_portability.py                 # grids and timings (~10 min)
+    python benchmarks/numerics_portability.py --updates-only  # the timings alone (~1 min)
 
 Writes reports/bench/numerics_portability.json and numerics_portability.md.
 """
@@ -153,8 +154,14 @@ def _timed_in(mode: str) -> dict[str, float]:
     return json.loads(child.stdout)
 
 
-def main() -> int:
+def main(updates_only: bool = False) -> int:
+    """Build the grids (unless ``updates_only``: then only the per-update timings) and write
+    the report."""
     results: dict[str, Any] = {"modes": {}, "grid": GRID, "machine": numerics_fingerprint()}
+    results["load_average_at_start"] = os.getloadavg()
+    if updates_only:
+        results["modes"] = {mode: {"ms_per_update": _timed_in(mode)} for mode in MODES}
+        return _report(results)
     with tempfile.TemporaryDirectory(prefix="numerics-") as scratch:
         for mode in MODES:
             hashes, builds = {}, {}
@@ -178,25 +185,37 @@ def main() -> int:
                 "same_as_host": same,
                 "ms_per_update": _timed_in(mode),
             }
+    return _report(results)
+
+
+def _report(results: dict[str, Any]) -> int:
+    """Write reports/bench/numerics_portability.{json,md} and print the Markdown."""
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "numerics_portability.json").write_text(json.dumps(results, indent=2) + "\n")
-    others = [b for b in BUILDS if b != "host"]
-    columns = [(mode, b) for mode in MODES for b in others]
     lines = [
-        "# Same bytes as the host's kernels? (files identical / files), per numerics mode",
+        "# Portable vs native numerics",
         "",
         f"Machine: {json.dumps(results['machine'])}",
+        f"Load average when it started: {results['load_average_at_start']}",
         f"Grid: {json.dumps(GRID)}",
-        "",
-        "| outputs | " + " | ".join(f"{m}: {b}" for m, b in columns) + " |",
-        "| --- |" + " --- |" * len(columns),
     ]
-    for group, _ in GROUPS:
-        cells = [
-            "{same} / {files}".format(**results["modes"][m]["same_as_host"][b][group])
-            for m, b in columns
+    built = "builds" in results["modes"][MODES[0]]
+    if built:
+        others = [b for b in BUILDS if b != "host"]
+        columns = [(mode, b) for mode in MODES for b in others]
+        lines += [
+            "",
+            "Same bytes as with the host's kernels? (files identical / files)",
+            "",
+            "| outputs | " + " | ".join(f"{m}: {b}" for m, b in columns) + " |",
+            "| --- |" + " --- |" * len(columns),
         ]
-        lines.append(f"| {group} | " + " | ".join(cells) + " |")
+        for group, _ in GROUPS:
+            cells = [
+                "{same} / {files}".format(**results["modes"][m]["same_as_host"][b][group])
+                for m, b in columns
+            ]
+            lines.append(f"| {group} | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"ms per training update (one thread, minibatch 10, mean of {TIMED_UPDATES} after "
@@ -208,11 +227,12 @@ def main() -> int:
     for network in results["modes"][MODES[0]]["ms_per_update"]:
         cells = [str(results["modes"][m]["ms_per_update"][network]) for m in MODES]
         lines.append(f"| {network} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "Seconds for the whole grid with the host's kernels (`snakemake --cores 2`): "
-        + ", ".join(f"{m} {results['modes'][m]['builds']['host']['seconds']}" for m in MODES),
-    ]
+    if built:
+        lines += [
+            "",
+            "Seconds for the whole grid with the host's kernels (`snakemake --cores 2`): "
+            + ", ".join(f"{m} {results['modes'][m]['builds']['host']['seconds']}" for m in MODES),
+        ]
     (OUT / "numerics_portability.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
@@ -222,4 +242,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--time-updates"]:
         print(json.dumps(time_updates(sys.argv[2])))
         sys.exit(0)
-    sys.exit(main())
+    sys.exit(main(updates_only=sys.argv[1:] == ["--updates-only"]))
