@@ -157,12 +157,15 @@ def _diagnose(root: Path) -> list[str]:
     """Why outputs may differ: native numerics, or other library versions than the pins'."""
     from pipeline.config import load_params
     from pipeline.repro.numerics import numerics_fingerprint
-    from pipeline.repro.regression import load_reference
+    from pipeline.repro.regression import RegressionError, load_reference
 
     lines = []
     if load_params(root / "params.yaml")["numerics"] != "portable":
         lines.append("params.yaml sets `numerics: native`: the pins are portable numerics")
-    pinned = load_reference(root)["numerics"]
+    try:
+        pinned = load_reference(root)["numerics"]
+    except RegressionError:  # no reference pinned beside this lock: nothing to compare
+        return lines
     differ = {
         k: (pinned.get(k), v) for k, v in numerics_fingerprint().items() if pinned.get(k) != v
     }
