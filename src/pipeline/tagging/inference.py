@@ -33,7 +33,7 @@ from pipeline.data.audio import UnusableAudio, decode_clip, to_int16
 from pipeline.determinism import NumericsError, configure_torch
 from pipeline.features.mel import log_mel_spectrogram, n_frames
 from pipeline.metrics import average_windows
-from pipeline.tagging.models import load_models, resolve_device
+from pipeline.tagging.models import load_models, resolve_device, trained_numerics
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".wav", ".flac", ".ogg", ".aiff", ".aif", ".au"})
 """Files picked up when a folder is given (case-insensitive); a file named explicitly is
@@ -181,8 +181,8 @@ def tag_files(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     torch_device = resolve_device(device)
+    _use_training_numerics(trained_numerics(model_dir), threads)
     models, config = load_models(model_dir, torch_device)
-    _use_training_numerics(config, threads)
     files = find_audio(paths)
     results = [TagResult(str(path), list(config["tags"])) for path in files]
     batcher = _Batcher(models, batch_size, torch_device)
@@ -209,10 +209,10 @@ def tag_files(
     return results
 
 
-def _use_training_numerics(config: dict[str, Any], threads: int) -> None:
+def _use_training_numerics(mode: str, threads: int) -> None:
     """The kernels the model was trained and evaluated with; a warning when that is too late
     in this process (scores may then differ from evaluation's in their last digits)."""
     try:
-        configure_torch(config.get("numerics", "native"), threads)
+        configure_torch(mode, threads)
     except NumericsError as error:
         print(f"warning: {error}", file=sys.stderr)

@@ -6,6 +6,7 @@ cannot be had) is the caller's mistake rather than a file's, hence :class:`Usage
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,16 @@ def model_dirs(model_dir: str | Path) -> list[Path]:
         p.parent for p in model_dir.glob("*/config.json") if p.with_name("model.pt").is_file()
     )
     return found or [model_dir]
+
+
+def trained_numerics(model_dir: str | Path) -> str:
+    """The numerics the (first) model was trained with, read before any network is built:
+    torch fixes its kernels at its first operation. Models from before the setting: native."""
+    config_path = model_dirs(model_dir)[0] / "config.json"
+    try:
+        return str(json.loads(config_path.read_text()).get("numerics", "native"))
+    except (OSError, ValueError):
+        return "native"  # load_models reports what is wrong with the folder
 
 
 def load_models(
