@@ -19,6 +19,8 @@ from pipeline.determinism import use_numerics
 
 # Portable numerics for every in-process test, chosen before any test runs a tensor operation
 # (torch fixes its kernels at the first one), as the pipeline's own processes do.
+HOST_ENVIRONMENT = dict(os.environ)
+"""The environment before the line below: child processes choose their own numerics."""
 use_numerics("portable")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,7 +81,7 @@ TINY = yaml.safe_load((REPO / "tests/tiny_grid.yaml").read_text())
 
 def tool_env(workdir: Path | None = None, **extra: str) -> dict[str, str]:
     """This interpreter first on PATH (dvc.yaml says `python`); ``workdir``'s code when given."""
-    env = dict(os.environ, DVC_NO_ANALYTICS="1", **extra)
+    env = dict(HOST_ENVIRONMENT, DVC_NO_ANALYTICS="1", **extra)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     if workdir is not None:
         env["PYTHONPATH"] = str(workdir / "src")
