@@ -57,7 +57,7 @@ def tiny_job(
     profile = TrainingProfile("tiny", updates, validate_every, batch_size, learning_rate, 0.9)
     return TrainingJob(
         variant,
-        seed,
+        (seed,),
         "synth",
         TrainingSettings(profile, "cpu", 1),
         TINY,

@@ -3,6 +3,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from pipeline.config import (
     ParamsError,
@@ -37,6 +38,17 @@ def test_repository_params_are_valid(params):
     assert mel_pairs(params) == [(256, 256), (512, 256), (512, 512), (1024, 512), (1024, 1024)]
 
 
+def test_the_paper_configfile_layers_mtat_and_the_paper_profile_over_params(params):
+    """config/mtat-paper.yaml as `snakemake --configfile` merges it, key by key."""
+    from snakemake.utils import update_config
+
+    update_config(params, yaml.safe_load((REPO / "config/mtat-paper.yaml").read_text()))
+    validate_params(params)
+    assert (params["dataset"], params["training"]["profile"]) == ("mtat", "paper")
+    assert params["training"]["profiles"]["paper"]["updates"] == 5_000_000
+    assert params["training"]["threads"] == 1  # params.yaml's, untouched
+
+
 @pytest.mark.parametrize(
     ("edit", "key"),
     [
@@ -52,6 +64,7 @@ def test_repository_params_are_valid(params):
         (lambda p: p["split"].update(flavour="tidy"), "'split.flavour'"),
         (lambda p: p.update(unknown_key=1), "'(top level)'"),
         (lambda p: p["training"].update(profile="fast"), "'training.profile'"),
+        (lambda p: p["training"].update(engine="turbo"), "'training.engine'"),
         (lambda p: p.update(dataset="folder", folder_dir=None), "'folder_dir'"),
         (lambda p: p["experiments"]["table1"][0].update(stride=2048), "'experiments.table1[0]'"),
         (lambda p: p["audio"].update(window_seconds=0.5), "'experiments.table1[0]'"),

@@ -31,9 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         step.add_argument("--length", type=int, required=True)
         step.add_argument("--stride", type=int, required=True)
     sub.add_parser("evaluate").add_argument("--variant", required=True)
-    train = sub.add_parser("train")
-    train.add_argument("--variant", required=True)
-    train.add_argument("--seed", type=int, required=True)
+    sub.add_parser("train").add_argument("--variant", required=True)
     args = parser.parse_args(argv)
     try:
         params = load_params(args.params)
@@ -56,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     elif step == "mel-cache":
         stages.mel_cache(params, args.length, args.stride, args.workers)
     elif step == "train":
-        stages.train(params, args.variant, args.seed)
+        stages.train(params, args.variant)
     elif step == "evaluate":
         stages.evaluate(params, args.variant)
     elif step == "table":

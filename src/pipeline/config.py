@@ -353,6 +353,7 @@ def training_keys(params: dict[str, Any]) -> list[str]:
         f"training.profiles.{active}",
         "training.device",
         "training.threads",
+        "training.engine",
     ]
 
 

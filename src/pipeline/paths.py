@@ -64,8 +64,12 @@ class Paths:
     def windows(self, length: int, stride: int) -> Path:
         return self.processed / f"windows_{length}_{stride}.csv"
 
+    def variant_dir(self, variant: str) -> Path:
+        """Where one training job writes every seed of a variant (and its checkpoint)."""
+        return Path("models") / self.dataset / variant
+
     def model_dir(self, variant: str, seed: int) -> Path:
-        return Path("models") / self.dataset / variant / f"seed{seed}"
+        return self.variant_dir(variant) / f"seed{seed}"
 
     def table(self, name: str) -> Path:
         """``reports/table1.csv`` ...; ``name`` may be a Snakemake wildcard such as ``{table}``."""

@@ -62,6 +62,7 @@ class TrainingSettings:
     device: str
     threads: int
     numerics: str = "portable"
+    engine: str = "auto"  # how a job trains its seeds: auto, looped, packed, graphed
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TrainingSettings:
@@ -71,6 +72,7 @@ class TrainingSettings:
             training["device"],
             training["threads"],
             params["numerics"],
+            training["engine"],
         )
 
 

@@ -113,8 +113,8 @@ def _mel_stem(paths: Paths, variant: Variant) -> Path | None:
     return paths.mel_stem(variant.length, variant.stride)
 
 
-def train(params: dict[str, Any], variant_name: str, seed: int) -> None:
-    """Train one variant of the grid with one seed."""
+def train(params: dict[str, Any], variant_name: str) -> None:
+    """Train one variant of the grid with every seed of ``experiments.seeds``, in one job."""
     from pipeline.training.loop import TrainingJob, train_variant
 
     paths = Paths.of(params)
@@ -122,7 +122,7 @@ def train(params: dict[str, Any], variant_name: str, seed: int) -> None:
     settings = Settings.from_params(params)
     job = TrainingJob(
         variant,
-        seed,
+        tuple(params["experiments"]["seeds"]),
         settings.dataset,
         settings.training,
         settings.model,
@@ -135,7 +135,7 @@ def train(params: dict[str, Any], variant_name: str, seed: int) -> None:
         paths.audio_stem,
         _mel_stem(paths, variant),
         paths.windows(variant.length, variant.stride),
-        paths.model_dir(variant.name, seed),
+        paths.variant_dir(variant.name),
     )
 
 

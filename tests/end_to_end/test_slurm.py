@@ -2,11 +2,11 @@
 
 The test starts a single-node cluster on 127.0.0.1 (tests/slurm/start_cluster.sh: Debian's
 slurmctld, slurmd and munge; root), runs Table 2 on the tiny grid (dataset, split, audio cache,
-windows, four training jobs, two evaluations, the table) once locally and once through
-`snakemake --workflow-profile workflow/profiles/slurm`, edited only where docs/cluster.md says a
-cluster user edits it, and then checks that SLURM ran every job, that the bytes equal the local
-run's, and that a training job cancelled by SLURM fails the run while a rerun resumes it from
-its checkpoint to the same bytes.
+windows, two training jobs of two seeds each, two evaluations, the table) once locally and once
+through `snakemake --workflow-profile workflow/profiles/slurm`, edited only where docs/cluster.md
+says a cluster user edits it, and then checks that SLURM ran every job, that the bytes equal the
+local run's, and that a training job cancelled by SLURM fails the run while a rerun resumes it
+from its checkpoint to the same bytes.
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def test_a_job_cancelled_by_slurm_fails_and_a_rerun_resumes_it(slice_runs):
     """scancel one training job after its first checkpoint: the run reports it failed; the
     rerun resumes from the checkpoint and the bytes are the local run's again."""
     workdir, job_tmp = slice_runs["slurm"], slice_runs["job_tmp"]
-    checkpoint = workdir / KILLED / "checkpoint.pt"
+    checkpoint = workdir / KILLED.parent / "checkpoint.pt"  # one per job, beside its seeds
     # Rerun one training job of the finished slice (and what depends on it); the same command
     # runs again after the failure, as a cluster user would.
     command = ("--workflow-profile", PROFILE, "--forcerun", str(KILLED / "model.pt"))

@@ -122,7 +122,7 @@ def test_a_new_variant_runs_only_its_own_jobs(tiny_runs):
         params_path.write_text(saved)
     assert dry.returncode == 0, dry.stderr[-2000:]
     output = dry.stdout + dry.stderr
-    assert _job_counts(output) == {"all": 1, "evaluate": 1, "figures": 1, "table": 1, "train": 2}
+    assert _job_counts(output) == {"all": 1, "evaluate": 1, "figures": 1, "table": 1, "train": 1}
     assert "raw_1024_1024_logabsx/seed2/model.pt" in output
     assert "output: reports/table2.csv" in output
     assert "output: reports/table1.csv" not in output

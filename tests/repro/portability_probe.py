@@ -91,7 +91,7 @@ def main(root: Path, mode: str) -> dict[str, str]:
         variant = Variant(front_end, length, stride)
         job = TrainingJob(
             variant,
-            1,
+            (1,),
             "probe",
             TrainingSettings(PROFILE, "cpu", 1, mode),
             SIZES,
@@ -104,7 +104,7 @@ def main(root: Path, mode: str) -> dict[str, str]:
             job, root / "split.csv", root / "audio", mel, root / "windows.csv", out, progress=False
         )
         for name in ("model.pt", "history.csv"):
-            hashes[f"{variant.name}/{name}"] = digest(out / name)
+            hashes[f"{variant.name}/{name}"] = digest(out / "seed1" / name)
     return hashes
 
 

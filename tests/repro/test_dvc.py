@@ -86,7 +86,7 @@ def test_dvc_outputs_are_the_snakefiles_outputs(tmp_path):
         assert stages[table].cmd == f"python -m pipeline table {table}"
 
 
-def test_one_training_stage_per_variant_and_seed(tmp_path):
+def test_one_training_stage_per_variant_for_all_its_seeds(tmp_path):
     stages = _resolved_stages(tmp_path, PARAMS)
     commands = {stage.cmd: stage for stage in stages.values()}
     for variant in all_variants(PARAMS):
@@ -94,13 +94,15 @@ def test_one_training_stage_per_variant_and_seed(tmp_path):
         [metric] = [out for out in evaluate.outs if out.metric]
         assert metric.def_path == f"reports/metrics/synth/{variant.name}.json"
         assert metric.use_cache, "cached, so dvc checkout and dvc pull restore it"
+        train = commands[f"python -m pipeline train --variant {variant.name}"]
+        outs = {out.def_path: out for out in train.outs}
+        assert set(outs) == {
+            f"models/synth/{variant.name}/seed{seed}/{f}"
+            for seed in PARAMS["experiments"]["seeds"]
+            for f in ("model.pt", "config.json", "history.csv")
+        }
         for seed in PARAMS["experiments"]["seeds"]:
-            train = commands[f"python -m pipeline train --variant {variant.name} --seed {seed}"]
             model_dir = f"models/synth/{variant.name}/seed{seed}"
-            outs = {out.def_path: out for out in train.outs}
-            assert set(outs) == {
-                f"{model_dir}/{f}" for f in ("model.pt", "config.json", "history.csv")
-            }
             assert outs[f"{model_dir}/history.csv"].plot == {"x": "update", "y": "valid_auc"}
             # Granularity: only spectrogram variants read (and wait for) a mel cache, their own.
             mel_deps = {dep.def_path for dep in train.deps if "/mel_" in dep.def_path}

@@ -7,61 +7,79 @@ from tests.training.tiny_setup import tiny_job, tiny_run
 
 
 def _step(run) -> None:
-    """One SGD update, so the optimiser holds momentum buffers and the generators have moved."""
-    inputs, targets = run.source.random_batch(run.rng, run.train_rows, 4)
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(
-        run.model(torch.from_numpy(inputs)), torch.from_numpy(targets)
-    )
-    loss.backward()
-    run.optimizer.step()
+    """One SGD update, so the optimisers hold momentum buffers and the generators have moved."""
+    inputs, targets = run.sampler(run.device)
+    run.engine.step(inputs, targets, torch.nn.functional.binary_cross_entropy_with_logits)
 
 
-def test_a_resumed_checkpoint_restores_model_optimizer_generators_and_progress(tmp_path, capsys):
-    saved = tiny_run(tiny_job(seed=3))
+def _momentum(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [s["momentum_buffer"] for s in optimizer.state_dict()["state"].values()]
+
+
+def _same_tensors(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k].to(a[k].device)) for k in a)
+
+
+@pytest.mark.parametrize("engine", ["looped", "packed"])
+def test_a_resumed_checkpoint_restores_networks_optimizers_generators_and_progress(
+    tmp_path, capsys, engine
+):
+    saved = tiny_run(tiny_job(seeds=(3, 5), engine=engine))
     _step(saved)
     torch.rand(5)  # move the torch generator past the seed as well
-    state = TrainingState(0.75, {"w": torch.ones(2)}, 2, [{"update": 2, "elapsed_s": 1.5}])
+    states = [
+        TrainingState(0.75, {"w": torch.ones(2)}, 2, [{"update": 2, "elapsed_s": 1.5}]),
+        TrainingState(0.5, {"w": torch.zeros(2)}, 2, [{"update": 2, "elapsed_s": 1.5}]),
+    ]
     path = tmp_path / "checkpoint.pt"
-    save_checkpoint(path, "hash", saved.model, saved.optimizer, saved.rng, state)
+    save_checkpoint(path, "hash", saved.engine, saved.sampler, states)
     expected_torch_rng = torch.get_rng_state()
 
-    fresh = tiny_run(tiny_job(seed=4))  # different weights and generators
-    restored = resume_from_checkpoint(path, "hash", fresh.model, fresh.optimizer, fresh.rng, "tiny")
+    fresh = tiny_run(tiny_job(seeds=(4, 6), engine=engine))  # other weights and generators
+    restored = resume_from_checkpoint(path, "hash", fresh.engine, fresh.sampler, "tiny")
 
     assert restored is not None
     assert capsys.readouterr().err == "tiny: resuming from update 2\n"
-    for name, tensor in saved.model.state_dict().items():
-        assert torch.equal(fresh.model.state_dict()[name], tensor), name
-    momentum = [s["momentum_buffer"] for s in saved.optimizer.state_dict()["state"].values()]
-    resumed = [s["momentum_buffer"] for s in fresh.optimizer.state_dict()["state"].values()]
-    assert len(momentum) == len(resumed) > 0
-    assert all(torch.equal(a, b) for a, b in zip(momentum, resumed, strict=True))
-    assert fresh.rng.bit_generator.state == saved.rng.bit_generator.state
-    assert np.array_equal(fresh.rng.random(3), saved.rng.random(3))
+    for k in range(2):
+        assert _same_tensors(saved.engine.parameters_of(k), fresh.engine.parameters_of(k))
+    optimizers = (
+        zip(saved.engine.optimizers, fresh.engine.optimizers, strict=True)
+        if engine == "looped"
+        else [(saved.engine.optimizer, fresh.engine.optimizer)]
+    )
+    for before, after in optimizers:
+        assert len(_momentum(before)) == len(_momentum(after)) > 0
+        assert all(map(torch.equal, _momentum(before), _momentum(after)))
+    for a, b in zip(saved.sampler.generators, fresh.sampler.generators, strict=True):
+        assert a.bit_generator.state == b.bit_generator.state
+        assert np.array_equal(a.random(3), b.random(3))
     assert torch.equal(torch.get_rng_state(), expected_torch_rng)
-    assert (restored.best_auc, restored.update, restored.history) == (0.75, 2, state.history)
-    assert torch.equal(restored.best_state["w"], torch.ones(2))
-    assert restored.elapsed_s == 1.5
+    assert [(s.best_auc, s.update, s.history) for s in restored] == [
+        (s.best_auc, s.update, s.history) for s in states
+    ]
+    assert torch.equal(restored[1].best_state["w"], torch.zeros(2))
+    assert restored[0].elapsed_s == 1.5
 
 
 def test_no_checkpoint_restores_nothing_and_one_of_other_inputs_is_discarded(tmp_path, capsys):
     saved = tiny_run(tiny_job(seed=3))
     path = tmp_path / "checkpoint.pt"
     fresh = tiny_run(tiny_job(seed=4))
-    before = {k: v.clone() for k, v in fresh.model.state_dict().items()}
-    assert resume_from_checkpoint(path, "a", fresh.model, fresh.optimizer, fresh.rng, "x") is None
+    before = fresh.engine.parameters_of(0)
+    assert resume_from_checkpoint(path, "a", fresh.engine, fresh.sampler, "x") is None
     assert capsys.readouterr().err == ""
 
-    save_checkpoint(path, "a", saved.model, saved.optimizer, saved.rng, TrainingState())
-    assert resume_from_checkpoint(path, "b", fresh.model, fresh.optimizer, fresh.rng, "x") is None
+    save_checkpoint(path, "a", saved.engine, saved.sampler, [TrainingState()])
+    assert resume_from_checkpoint(path, "b", fresh.engine, fresh.sampler, "x") is None
 
     assert capsys.readouterr().err == (
         "x: discarding checkpoint.pt made from other inputs "
         "(labels, data, settings or training code); training from the start\n"
     )
     assert not path.exists()
-    assert all(torch.equal(fresh.model.state_dict()[k], v) for k, v in before.items())
-    assert fresh.rng.bit_generator.state != saved.rng.bit_generator.state
+    assert _same_tensors(fresh.engine.parameters_of(0), before)
+    [saved_rng], [fresh_rng] = saved.sampler.generators, fresh.sampler.generators
+    assert fresh_rng.bit_generator.state != saved_rng.bit_generator.state
 
 
 def test_resume_restores_the_torch_generator_from_a_cpu_byte_tensor(tmp_path, monkeypatch):
@@ -70,38 +88,41 @@ def test_resume_restores_the_torch_generator_from_a_cpu_byte_tensor(tmp_path, mo
     saved = tiny_run(tiny_job(seed=3))
     state = TrainingState(0.5, {"w": torch.ones(2)}, 2, [{"update": 2, "elapsed_s": 1.0}])
     path = tmp_path / "checkpoint.pt"
-    save_checkpoint(path, "k", saved.model, saved.optimizer, saved.rng, state)
+    save_checkpoint(path, "k", saved.engine, saved.sampler, [state])
     received = []
     set_rng_state = torch.set_rng_state
     monkeypatch.setattr(torch, "set_rng_state", lambda s: (received.append(s), set_rng_state(s)))
 
     fresh = tiny_run(tiny_job(seed=4))
-    restored = resume_from_checkpoint(path, "k", fresh.model, fresh.optimizer, fresh.rng, "x")
+    restored = resume_from_checkpoint(path, "k", fresh.engine, fresh.sampler, "x")
 
     assert [(s.device.type, s.dtype) for s in received] == [("cpu", torch.uint8)]
-    assert restored is not None and restored.best_state["w"].device.type == "cpu"
+    assert restored is not None and restored[0].best_state["w"].device.type == "cpu"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_a_cuda_run_resumes_with_its_cuda_and_cpu_generators(tmp_path):
-    saved = tiny_run(tiny_job(seed=3))
-    saved.model.cuda()
+@pytest.mark.parametrize("engine", ["looped", "packed"])
+def test_a_cuda_run_resumes_with_its_cuda_and_cpu_generators(tmp_path, engine):
+    def cuda_run(seed: int):
+        return tiny_run(tiny_job(seed=seed, engine=engine), device="cuda")
+
+    saved = cuda_run(3)
+    _step(saved)
     torch.rand(3, device="cuda")  # CUDA is in use and its generator has moved
     torch.rand(5)
-    best = {k: v.cpu() for k, v in saved.model.state_dict().items()}
+    best = saved.engine.parameters_of(0)
     path = tmp_path / "checkpoint.pt"
     state = TrainingState(0.5, best, 2, [{"update": 2, "elapsed_s": 1.0}])
-    save_checkpoint(path, "k", saved.model, saved.optimizer, saved.rng, state)
+    save_checkpoint(path, "k", saved.engine, saved.sampler, [state])
     cpu_state, cuda_states = torch.get_rng_state(), torch.cuda.get_rng_state_all()
     torch.rand(7, device="cuda")
     torch.rand(7)
 
-    fresh = tiny_run(tiny_job(seed=4))
-    fresh.model.cuda()
-    restored = resume_from_checkpoint(path, "k", fresh.model, fresh.optimizer, fresh.rng, "x")
+    fresh = cuda_run(4)
+    restored = resume_from_checkpoint(path, "k", fresh.engine, fresh.sampler, "x")
 
     assert restored is not None
     assert torch.equal(torch.get_rng_state(), cpu_state)
     assert all(map(torch.equal, torch.cuda.get_rng_state_all(), cuda_states))
-    assert all(t.device.type == "cpu" for t in restored.best_state.values())
-    assert all(t.device.type == "cuda" for t in fresh.model.state_dict().values())
+    assert all(t.device.type == "cpu" for t in restored[0].best_state.values())
+    assert _same_tensors(fresh.engine.parameters_of(0), saved.engine.parameters_of(0))

@@ -21,9 +21,10 @@ def _without_time(history):
     return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in history]
 
 
-def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
-    job = tiny_job(updates=6, validate_every=2)
-    whole, whole_run = TrainingState(), tiny_run(job)
+@pytest.mark.parametrize("engine", ["looped", "packed"])
+def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, engine):
+    job = tiny_job(updates=6, validate_every=2, seeds=(3, 4), engine=engine)
+    whole, whole_run = [TrainingState(), TrainingState()], tiny_run(job)
     loop._train_loop(job, whole_run, whole, tmp_path / "whole.pt", "h", progress=False)
 
     path = tmp_path / "checkpoint.pt"
@@ -31,49 +32,53 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
 
     def save_then_stop(*args):
         save(*args)
-        if args[-1].update == 4:
+        if args[-1][0].update == 4:
             raise Interrupted
 
     monkeypatch.setattr(loop, "save_checkpoint", save_then_stop)
     with pytest.raises(Interrupted):
-        loop._train_loop(job, tiny_run(job), TrainingState(), path, "h", progress=False)
+        loop._train_loop(job, tiny_run(job), [TrainingState(), TrainingState()], path, "h", False)
     monkeypatch.undo()
 
     run = tiny_run(job)
-    state = resume_from_checkpoint(path, "h", run.model, run.optimizer, run.rng, "tiny")
-    assert state is not None and state.update == 4
-    loop._train_loop(job, run, state, path, "h", progress=False)
+    states = resume_from_checkpoint(path, "h", run.engine, run.sampler, "tiny")
+    assert states is not None and [s.update for s in states] == [4, 4]
+    loop._train_loop(job, run, states, path, "h", progress=False)
 
-    assert [row["update"] for row in state.history] == [2, 4, 6]
-    assert _without_time(state.history) == _without_time(whole.history)
-    assert state.best_auc == whole.best_auc
-    for name, tensor in whole.best_state.items():
-        assert torch.equal(state.best_state[name], tensor), name
-    for name, tensor in whole_run.model.state_dict().items():
-        assert torch.equal(run.model.state_dict()[name], tensor), name
+    for k, (state, uninterrupted) in enumerate(zip(states, whole, strict=True)):
+        assert [row["update"] for row in state.history] == [2, 4, 6]
+        assert _without_time(state.history) == _without_time(uninterrupted.history)
+        assert state.best_auc == uninterrupted.best_auc
+        for name, tensor in uninterrupted.best_state.items():
+            assert torch.equal(state.best_state[name], tensor), name
+        final, final_whole = run.engine.parameters_of(k), whole_run.engine.parameters_of(k)
+        for name, tensor in final_whole.items():
+            assert torch.equal(final[name], tensor), name
 
 
 def test_write_outputs_keeps_the_best_update_and_drops_timing_from_history(tmp_path):
     job = tiny_job()
-    config = model_config(job, FRAMES, ["loud", "quiet"])
+    config = model_config(job, FRAMES, ["loud", "quiet"], 3)
     history = [
         {"update": 2, "train_loss": 0.7, "valid_auc": 0.6, "best": True, "elapsed_s": 0.1},
         {"update": 4, "train_loss": 0.6, "valid_auc": 0.8, "best": True, "elapsed_s": 0.2},
         {"update": 6, "train_loss": 0.5, "valid_auc": 0.7, "best": False, "elapsed_s": 0.3},
     ]
     state = TrainingState(0.8, {"w": torch.zeros(1)}, 6, history)
-    frame = write_outputs(tmp_path, config, state, torch.device("cpu"))
+    frame = write_outputs(tmp_path, config, state, {"device": "cpu", "engine": "looped"})
 
     assert list(frame.columns) == HISTORY_COLUMNS
     written = json.loads((tmp_path / "config.json").read_text())
     assert (written["best_valid_auc"], written["best_update"]) == (0.8, 4)
     assert list(pd.read_csv(tmp_path / "history.csv").columns) == HISTORY_COLUMNS[:-1]
-    assert json.loads((tmp_path / "timing.json").read_text()) == {"elapsed_s": 0.3, "device": "cpu"}
+    assert json.loads((tmp_path / "timing.json").read_text()) == {
+        "elapsed_s": 0.3, "device": "cpu", "engine": "looped"
+    }  # fmt: skip
     assert torch.equal(torch.load(tmp_path / "model.pt", weights_only=True)["w"], torch.zeros(1))
 
 
 def test_model_config_records_what_rebuilds_the_network():
-    config = model_config(tiny_job(seed=5), FRAMES, ["loud", "quiet"])
+    config = model_config(tiny_job(seed=5), FRAMES, ["loud", "quiet"], 5)
     assert config["model"] == TINY.to_dict()
     assert config["training"] == {
         "profile": "tiny", "seed": 5, "updates": 6, "validate_every": 2,
@@ -94,8 +99,16 @@ def _source_with(run, **changes):
 KEY_CHANGES = {
     "settings": lambda job, run: (
         job,
-        replace(run, config=model_config(replace(job, seed=4), FRAMES, run.source.tags)),
+        replace(run, configs=[model_config(replace(job, seeds=(4,)), FRAMES, run.source.tags, 4)]),
     ),
+    "seeds": lambda job, run: (
+        job,
+        replace(
+            run,
+            configs=[model_config(job, FRAMES, run.source.tags, s) for s in (3, 4)],
+        ),
+    ),
+    "engine": lambda job, run: (job, replace(run, engine_name="packed")),
     "threads": lambda job, run: (replace(job, training=replace(job.training, threads=2)), run),
     "device": lambda job, run: (job, replace(run, device=torch.device("meta"))),
     "labels": lambda job, run: (job, _source_with(run, labels=1 - run.source.labels)),
@@ -146,7 +159,10 @@ def test_the_resume_key_changes_with_the_training_code(tmp_path, monkeypatch):
 
 def test_the_training_code_is_every_module_training_imports():
     names = {path.name for path in loop.code_files("pipeline.training.loop")}
-    assert {"loop.py", "checkpoint.py", "batches.py", "networks.py", "predict.py"} <= names
+    assert {
+        "loop.py", "checkpoint.py", "batches.py", "networks.py", "predict.py",
+        "engines.py", "sampling.py", "graph.py",
+    } <= names  # fmt: skip
 
 
 def test_a_validation_part_without_a_varied_tag_is_refused_up_front():

@@ -24,10 +24,12 @@ def raw_data(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     return planted_tone_dataset(tmp_path_factory.mktemp("planted_raw"))
 
 
-def _train(data: Dataset, out: Path, variant: Variant = RAW, **job) -> pd.DataFrame:
-    return train_variant(
-        tiny_job(variant, **job), data.split, data.audio, data.mel, data.windows, out, False
+def _train(data: Dataset, job_dir: Path, variant: Variant = RAW, **job) -> pd.DataFrame:
+    """Train seed 1 of ``variant`` into ``job_dir`` (its model in ``job_dir/seed1``)."""
+    histories = train_variant(
+        tiny_job(variant, **job), data.split, data.audio, data.mel, data.windows, job_dir, False
     )
+    return histories[1]
 
 
 def _test_auc_of_tone(data: Dataset, variant: Variant, model_dir: Path, folder: Path) -> float:
@@ -48,7 +50,7 @@ def _test_auc_of_tone(data: Dataset, variant: Variant, model_dir: Path, folder: 
 
 def test_raw_audio_model_learns_a_planted_tone(raw_data: Dataset, tmp_path: Path) -> None:
     _train(raw_data, tmp_path / "model", updates=300, validate_every=100)
-    assert _test_auc_of_tone(raw_data, RAW, tmp_path / "model", tmp_path) > 0.95
+    assert _test_auc_of_tone(raw_data, RAW, tmp_path / "model" / "seed1", tmp_path) > 0.95
 
 
 def _load(path: Path) -> dict[str, torch.Tensor]:
@@ -74,10 +76,10 @@ def test_the_best_validation_parameters_are_kept_not_the_last(
     _script_validation(monkeypatch, [0.1, 0.2, 0.3, 0.4])
     _train(raw_data, tmp_path / "last_of_8", updates=8, validate_every=2)
 
-    config = json.loads((tmp_path / "best_at_4" / "config.json").read_text())
+    config = json.loads((tmp_path / "best_at_4" / "seed1" / "config.json").read_text())
     assert (config["best_update"], config["best_valid_auc"]) == (4, 0.9)
-    kept = _load(tmp_path / "best_at_4" / "model.pt")
-    at_4 = _load(tmp_path / "stopped_at_4" / "model.pt")
-    last = _load(tmp_path / "last_of_8" / "model.pt")
+    kept = _load(tmp_path / "best_at_4" / "seed1" / "model.pt")
+    at_4 = _load(tmp_path / "stopped_at_4" / "seed1" / "model.pt")
+    last = _load(tmp_path / "last_of_8" / "seed1" / "model.pt")
     assert all(torch.equal(kept[name], at_4[name]) for name in kept)
     assert not all(torch.equal(kept[name], last[name]) for name in kept)

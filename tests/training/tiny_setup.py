@@ -20,8 +20,10 @@ from pipeline.settings import (
     TrainingSettings,
 )
 from pipeline.training.batches import WindowSource
+from pipeline.training.engines import build_engine, seed_networks
 from pipeline.training.loop import TrainingJob, TrainingRun, model_config
 from pipeline.training.networks import build_variant_model
+from pipeline.training.sampling import HostSampler
 
 TINY = ModelSizes(raw_filters=8, conv_filters=4, conv_length=3, pool_size=2, dense_units=8)
 VARIANT = Variant("raw", 256, 256)
@@ -30,14 +32,20 @@ CLIP_SAMPLES = 6000
 
 
 def tiny_job(
-    updates: int = 6, validate_every: int = 2, seed: int = 3, learning_rate: float = 0.05
+    updates: int = 6,
+    validate_every: int = 2,
+    seed: int = 3,
+    learning_rate: float = 0.05,
+    seeds: tuple[int, ...] | None = None,
+    engine: str = "looped",
 ) -> TrainingJob:
+    """A job training ``seeds`` (default: ``seed`` alone) with the tiny network."""
     profile = TrainingProfile("tiny", updates, validate_every, 4, learning_rate, 0.9)
     return TrainingJob(
         VARIANT,
-        seed,
+        seeds or (seed,),
         "synth",
-        TrainingSettings(profile, "cpu", 1),
+        TrainingSettings(profile, "cpu", 1, engine=engine),
         TINY,
         AudioSettings(FRAMES * 256 / 16_000, 256),
         EvaluationSettings(batch_size=3),
@@ -83,18 +91,27 @@ def write_tiny_inputs(folder: Path) -> None:
     windows.to_csv(folder / "windows.csv", index=False)
 
 
-def tiny_run(job: TrainingJob) -> TrainingRun:
-    """What :func:`pipeline.training.loop._setup` builds, from the in-memory data."""
-    configure_torch(job.training.numerics, job.training.threads, job.seed)
+def tiny_run(job: TrainingJob, device: str = "cpu") -> TrainingRun:
+    """What :func:`pipeline.training.loop._setup` builds (host sampling), from the in-memory
+    data."""
+    configure_torch(job.training.numerics, job.training.threads)
     source, windows = tiny_source()
-    model = build_variant_model(job.variant, FRAMES, len(source.tags), job.model)
-    profile = job.training.profile
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=profile.learning_rate, momentum=profile.momentum
+    seeds, profile = list(job.seeds), job.training.profile
+    networks = seed_networks(
+        lambda: build_variant_model(job.variant, FRAMES, len(source.tags), job.model).to(device),
+        seeds,
     )
-    rng = np.random.default_rng(job.seed)
-    device = torch.device("cpu")
-    config = model_config(job, FRAMES, source.tags)
+    engine = build_engine(job.training.engine, networks, profile.learning_rate, profile.momentum)
+    train_rows = source.rows_of("train")
+    sampler = HostSampler(source, train_rows, seeds, profile.batch_size)
+    configs = [model_config(job, FRAMES, source.tags, seed) for seed in seeds]
     return TrainingRun(
-        model, optimizer, rng, source, windows, source.rows_of("train"), device, config
+        engine,
+        job.training.engine,
+        sampler,
+        source,
+        windows,
+        train_rows,
+        torch.device(device),
+        configs,
     )

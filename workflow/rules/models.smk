@@ -1,4 +1,4 @@
-# Stage 3: one training job per variant and seed, then the variant's clip-level test evaluation.
+# Stage 3: one training job per variant (every seed in it), then the variant's clip-level test evaluation.
 
 
 rule train:
@@ -10,11 +10,12 @@ rule train:
         mel=lambda wc: mel_stem_of(wc.variant),
         code=step_code_files("train"),
     output:
-        model=f"{MODELS}/{{variant}}/seed{{seed}}/model.pt",
-        config=f"{MODELS}/{{variant}}/seed{{seed}}/config.json",
-        history=f"{MODELS}/{{variant}}/seed{{seed}}/history.csv",
+        models=expand(f"{MODELS}/{{{{variant}}}}/seed{{seed}}/model.pt", seed=SEEDS),
+        configs=expand(f"{MODELS}/{{{{variant}}}}/seed{{seed}}/config.json", seed=SEEDS),
+        histories=expand(f"{MODELS}/{{{{variant}}}}/seed{{seed}}/history.csv", seed=SEEDS),
     params:
         variant=lambda wc: find_variant(config, wc.variant).to_dict(),
+        seeds=SEEDS,
         model=config["model"],
         training=values_at(config, training_keys(config)),  # the active profile only
         numerics=config["numerics"],

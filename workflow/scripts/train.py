@@ -1,5 +1,5 @@
-"""Snakemake wiring: train one variant with one seed."""
+"""Snakemake wiring: train one variant, every seed in one job."""
 
 from pipeline import stages
 
-stages.train(snakemake.config, snakemake.wildcards.variant, int(snakemake.wildcards.seed))
+stages.train(snakemake.config, snakemake.wildcards.variant)

@@ -11,11 +11,11 @@ command is a step of ``python -m pipeline`` (the functions Snakemake's scripts c
 path comes from :class:`pipeline.paths.Paths`.
 
 Training is one ``matrix`` stage per family of variants (front end plus the settings a name
-suffix encodes, e.g. ``train_raw_logx2``) over (length, stride) pair x seed, so a generated
-stage is named ``train_raw_logx2@1024_1024-1`` and changing one variant retrains only it:
-spectrogram variants depend on their mel cache, raw-audio variants on the audio cache.
-Seeds come from ``${experiments.seeds}``; the per-seed models an evaluation reads are listed
-explicitly (regenerate after changing the seeds). Each stage lists only the params.yaml
+suffix encodes, e.g. ``train_raw_logx2``) over (length, stride) pairs, so a generated stage is
+named ``train_raw_logx2@1024_1024`` and changing one variant retrains only it: spectrogram
+variants depend on their mel cache, raw-audio variants on the audio cache. One stage trains
+every seed of its variant in one job; the per-seed models it writes and an evaluation reads are
+listed explicitly (regenerate after changing the seeds). Each stage lists only the params.yaml
 keys its step reads, and as code dependencies every module its step imports
 (:mod:`pipeline.code_deps`), so no edit that can change a result goes unnoticed.
 """
@@ -48,7 +48,6 @@ from pipeline.paths import Paths
 
 DVC_FILE = "dvc.yaml"
 PAIR = "${item.pair}"  # a matrix/foreach item: a (length, stride) pair written "L_S"
-SEED = "${item.seed}"
 PAIR_OPTIONS = "--length ${item.length} --stride ${item.stride}"  # a foreach item {length, stride}
 
 HEADER = """\
@@ -170,26 +169,29 @@ def _model_stages(params: dict[str, Any], paths: Paths) -> dict[str, Any]:
             paths.windows(first.length, first.stride), first.length, first.stride
         )
         inputs = [str(paths.split), windows, *_cache_deps(paths, first)]
-        model_dir = str(paths.model_dir(name, SEED))  # type: ignore[arg-type]
-        stages[f"train_{family}"] = {
-            "matrix": {"pair": pairs, "seed": "${experiments.seeds}"},
-            "cmd": f"python -m pipeline train --variant {name} --seed {SEED}",
-            "deps": [*inputs, *step_code("train")],
-            "params": [
-                "model",
-                *training_keys(params),
-                "numerics",
-                "audio",
-                "evaluation.batch_size",
-            ],
-            "outs": [f"{model_dir}/model.pt", f"{model_dir}/config.json"],
-            "plots": [{f"{model_dir}/history.csv": {"x": "update", "y": "valid_auc"}}],
-        }
         models = [
             f"{paths.model_dir(name, seed)}/{file}"  # type: ignore[arg-type]
             for seed in seeds
             for file in ("model.pt", "config.json")
         ]
+        stages[f"train_{family}"] = {
+            "matrix": {"pair": pairs},
+            "cmd": f"python -m pipeline train --variant {name}",
+            "deps": [*inputs, *step_code("train")],
+            "params": [
+                "model",
+                "experiments.seeds",
+                *training_keys(params),
+                "numerics",
+                "audio",
+                "evaluation.batch_size",
+            ],
+            "outs": models,
+            "plots": [
+                {f"{paths.model_dir(name, seed)}/history.csv": {"x": "update", "y": "valid_auc"}}  # type: ignore[arg-type]
+                for seed in seeds
+            ],
+        }
         stages[f"evaluate_{family}"] = {
             "foreach": pairs,
             "do": {

@@ -1,9 +1,9 @@
 """Save and resume a training run, so an interrupted run continues where it stopped.
 
-A checkpoint holds the network, the optimiser, the random generators and the progress so
-far, under the resume key of the inputs it was made from (see ``training.loop``). It is
-resumed only when that key matches; a checkpoint made from other inputs is deleted and the
-run starts over, so one model never mixes updates of two runs.
+A checkpoint holds the networks and optimisers of every seed of a job (its engine), the random
+generators and each seed's progress so far, under the resume key of the inputs it was made
+from (see ``training.loop``). It is resumed only when that key matches; a checkpoint made from
+other inputs is deleted and the job starts over, so one model never mixes updates of two runs.
 """
 
 from __future__ import annotations
@@ -48,46 +48,41 @@ def _cuda_rng_states() -> list[torch.Tensor] | None:
 
 
 def save_checkpoint(
-    path: Path,
-    key: str,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    rng: np.random.Generator,
-    state: TrainingState,
+    path: Path, key: str, engine: Any, sampler: Any, states: list[TrainingState]
 ) -> None:
-    """Everything :func:`resume_from_checkpoint` needs to continue bit for bit."""
+    """Everything :func:`resume_from_checkpoint` needs to continue bit for bit: the engine's
+    networks and optimisers, the samplers' and torch's generators, and each seed's progress."""
     atomic_torch_save(
         {
             "key": key,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "numpy_rng": rng.bit_generator.state,
+            "engine": engine.state(),
+            "sampler": sampler.state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": _cuda_rng_states(),
-            "best_auc": state.best_auc,
-            "best_state": state.best_state,
-            "update": state.update,
-            "history": state.history,
+            "seeds": [
+                {
+                    "best_auc": state.best_auc,
+                    "best_state": state.best_state,
+                    "update": state.update,
+                    "history": state.history,
+                }
+                for state in states
+            ],
         },
         path,
     )
 
 
 def resume_from_checkpoint(
-    path: Path,
-    key: str,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    rng: np.random.Generator,
-    name: str,
-) -> TrainingState | None:
-    """Restore model, optimiser and generators from a checkpoint of the same ``key`` and
-    return its progress; ``None`` (nothing restored) when there is none. A checkpoint of
-    another key is deleted. Either outcome is reported on stderr, prefixed with ``name``.
+    path: Path, key: str, engine: Any, sampler: Any, name: str
+) -> list[TrainingState] | None:
+    """Restore the engine and generators from a checkpoint of the same ``key`` and return each
+    seed's progress; ``None`` (nothing restored) when there is none. A checkpoint of another
+    key is deleted. Either outcome is reported on stderr, prefixed with ``name``.
 
     Everything is loaded onto the CPU: the generator states must be CPU tensors, the best
     parameters stay where an uninterrupted run keeps them (so model.pt is the same), and
-    ``load_state_dict`` moves the network's and optimiser's tensors to their device.
+    ``load_state_dict``/``copy_`` move the networks' and optimisers' tensors to their device.
     """
     if not path.exists():
         return None
@@ -100,16 +95,14 @@ def resume_from_checkpoint(
             file=sys.stderr,
         )
         return None
-    model.load_state_dict(checkpoint["model"])
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    rng.bit_generator.state = checkpoint["numpy_rng"]
+    engine.restore(checkpoint["engine"])
+    sampler.restore(checkpoint["sampler"])
     torch.set_rng_state(checkpoint["torch_rng"])
     if checkpoint["cuda_rng"] is not None:
         torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
-    print(f"{name}: resuming from update {checkpoint['update']}", file=sys.stderr)
-    return TrainingState(
-        checkpoint["best_auc"],
-        checkpoint["best_state"],
-        checkpoint["update"],
-        checkpoint["history"],
-    )
+    states = [
+        TrainingState(seed["best_auc"], seed["best_state"], seed["update"], seed["history"])
+        for seed in checkpoint["seeds"]
+    ]
+    print(f"{name}: resuming from update {states[0].update}", file=sys.stderr)
+    return states

@@ -1,18 +1,21 @@
-"""Train one variant: minibatch SGD on binary cross-entropy, validating at regular intervals.
+"""Train one variant, every seed of it in one job: minibatch SGD on binary cross-entropy,
+validating at regular intervals.
 
-The parameters with the best clip-level validation AUC are kept (paper, section 4.1).
-A checkpoint is written at every validation, so an interrupted run resumes where it stopped
-instead of starting over; it is only reused when it was made from the same inputs (settings,
-data, labels and training code).
+Each seed keeps the parameters of its best clip-level validation AUC (paper, section 4.1) and
+writes its own model folder (``<variant>/seed<k>/``), as if it had been trained alone. The
+seeds share the job's data, its process and, with the packed engines, its kernel launches
+(:mod:`pipeline.training.engines`). A checkpoint is written at every validation, so an
+interrupted job resumes where it stopped instead of starting over; it is only reused when it
+was made from the same inputs (settings, data, labels and training code).
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,14 @@ from pipeline.training.checkpoint import (
     resume_from_checkpoint,
     save_checkpoint,
 )
+from pipeline.training.engines import (
+    LoopedSeeds,
+    PackedSeeds,
+    build_engine,
+    resolve_engine,
+    seed_networks,
+)
+from pipeline.training.graph import GraphedStep
 from pipeline.training.networks import (
     build_variant_model,
     network_config,
@@ -41,16 +52,17 @@ from pipeline.training.networks import (
     select_device,
 )
 from pipeline.training.predict import clip_predictions
+from pipeline.training.sampling import DeviceSampler, DeviceWindows, HostSampler
 
 HISTORY_COLUMNS = ["update", "train_loss", "valid_auc", "best", "elapsed_s"]
 
 
 @dataclass(frozen=True)
 class TrainingJob:
-    """One network to train: a variant, a seed and the settings that shape its training."""
+    """One variant to train with every one of its seeds, and the settings that shape training."""
 
     variant: Variant
-    seed: int
+    seeds: tuple[int, ...]
     dataset: str
     training: TrainingSettings
     model: ModelSizes
@@ -60,23 +72,25 @@ class TrainingJob:
 
 @dataclass
 class TrainingRun:
-    """A job set up to train: the network, its optimiser, the batch generator and the data."""
+    """A job set up to train: the seeds' networks and optimisers (the engine), the batch
+    sampler, the data and each seed's config.json."""
 
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    rng: np.random.Generator
+    engine: LoopedSeeds | PackedSeeds
+    engine_name: str  # looped, packed or graphed
+    sampler: HostSampler | DeviceSampler
     source: WindowSource
     windows: pd.DataFrame
     train_rows: np.ndarray
     device: torch.device
-    config: dict[str, Any]
+    configs: list[dict[str, Any]]
 
 
-def model_config(job: TrainingJob, frames: int, tags: list[str]) -> dict[str, Any]:
-    """Everything needed to rebuild and use the network without params.yaml (config.json)."""
+def model_config(job: TrainingJob, frames: int, tags: list[str], seed: int) -> dict[str, Any]:
+    """Everything needed to rebuild and use seed ``seed``'s network without params.yaml
+    (config.json)."""
     return {
         **network_config(job.variant, frames, tags, job.model, job.audio.min_n_fft),
-        "training": job.training.profile.to_config(job.seed),
+        "training": job.training.profile.to_config(seed),
         "dataset": job.dataset,
         "numerics": job.training.numerics,
     }
@@ -113,13 +127,14 @@ def _code_digest() -> str:
 def _resume_key(job: TrainingJob, run: TrainingRun) -> str:
     """What a checkpoint must have been made from to be resumed: the same inputs of training.
 
-    Covers the settings (config.json's content: variant, model sizes, profile, seed, tags and
-    numerics; the device and thread count), the data (the cache index, the cache file, the
-    labels and the validation windows) and the training code, so a rerun after any of them
-    changed starts over instead of finishing one model with updates of two runs.
+    Covers the settings (every seed's config.json: variant, model sizes, profile, seed, tags
+    and numerics; the engine, device and thread count), the data (the cache index, the cache
+    file, the labels and the validation windows) and the training code, so a rerun after any
+    of them changed starts over instead of finishing one model with updates of two runs.
     """
     parts = {
-        "config": _sha256(canonical_json(run.config).encode()),
+        "config": _sha256(canonical_json(run.configs).encode()),
+        "engine": run.engine_name,
         "device": str(run.device),
         "threads": job.training.threads,
         "index": _frame_digest(run.source.index),
@@ -154,11 +169,12 @@ def _setup(
     mel_stem: Path | None,
     windows_path: Path,
 ) -> TrainingRun:
-    """Seed everything, open the data and build the network and optimiser (in this order:
-    building the network draws from the seeded torch generator)."""
+    """Fix the numerics, open the data and build each seed's network and optimiser (each
+    network from torch's generator seeded with its seed)."""
     variant, profile = job.variant, job.training.profile
-    configure_torch(job.training.numerics, job.training.threads, job.seed)
+    configure_torch(job.training.numerics, job.training.threads)
     device = select_device(job.training.device, "training.device")
+    engine_name = resolve_engine(job.training.engine, device)
     frames = job.audio.frames(variant.length, variant.stride)
     source = load_window_source(variant, split_path, audio_stem, mel_stem, frames)
     windows = pd.read_csv(windows_path)
@@ -169,96 +185,146 @@ def _setup(
         raise RuntimeError(f"{variant.name}: no usable validation clips (see skipped.csv)")
     _require_defined_validation_auc(variant, source, windows)
 
-    config = model_config(job, frames, source.tags)
-    model = build_variant_model(variant, frames, len(source.tags), job.model).to(device)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=profile.learning_rate, momentum=profile.momentum
+    seeds = list(job.seeds)
+    networks = seed_networks(
+        lambda: build_variant_model(variant, frames, len(source.tags), job.model).to(device),
+        seeds,
     )
-    rng = np.random.default_rng(job.seed)
-    return TrainingRun(model, optimizer, rng, source, windows, train_rows, device, config)
+    engine = build_engine(engine_name, networks, profile.learning_rate, profile.momentum)
+    if engine_name == "graphed":
+        resident = DeviceWindows(source, train_rows, device)
+        sampler: HostSampler | DeviceSampler = DeviceSampler(
+            resident, len(seeds), profile.batch_size
+        )
+    else:
+        sampler = HostSampler(source, train_rows, seeds, profile.batch_size)
+    configs = [model_config(job, frames, source.tags, seed) for seed in seeds]
+    return TrainingRun(engine, engine_name, sampler, source, windows, train_rows, device, configs)
+
+
+def job_name(job: TrainingJob) -> str:
+    """How progress bars and messages name a job: the variant and its seeds."""
+    return f"{job.variant.name} seeds {','.join(map(str, job.seeds))}"
+
+
+def _step_function(run: TrainingRun, name: str) -> Callable[[], torch.Tensor]:
+    """One update of every seed, returning the seeds' losses; captured in a CUDA graph for
+    the graphed engine."""
+    loss_function = torch.nn.BCEWithLogitsLoss()
+
+    def step() -> torch.Tensor:
+        inputs, targets = run.sampler(run.device)
+        return run.engine.step(inputs, targets, loss_function)
+
+    return GraphedStep(step, name) if run.engine_name == "graphed" else step
+
+
+def _validate(
+    job: TrainingJob, run: TrainingRun, states: list[TrainingState]
+) -> tuple[list[float], list[bool]]:
+    """Each seed's clip-level validation AUC and whether it improved on the seed's best, in
+    which case the seed keeps its parameters.
+
+    On a CPU a clip's windows are predicted in batches of their own (the evaluation's bits);
+    on a GPU in batches of ``evaluation.batch_size`` windows across clips, which is faster.
+    """
+    aucs, improved = [], []
+    for k, state in enumerate(states):
+        _, scores, labels = clip_predictions(
+            run.engine.network(k),
+            run.source,
+            run.windows,
+            "valid",
+            job.evaluation.batch_size,
+            run.device,
+            clip_aligned=run.device.type == "cpu",
+        )
+        valid_auc = mean_auc(per_tag_auc(labels, scores, run.source.tags))
+        improved.append(bool(valid_auc > state.best_auc))
+        if improved[-1]:
+            state.best_auc = float(valid_auc)
+            state.best_state = run.engine.parameters_of(k)
+        aucs.append(valid_auc)
+    run.engine.train()
+    return aucs, improved
 
 
 def _train_loop(
     job: TrainingJob,
     run: TrainingRun,
-    state: TrainingState,
+    states: list[TrainingState],
     checkpoint_path: Path,
     key: str,
     progress: bool,
 ) -> None:
-    """SGD from ``state.update`` to the profile's last update, validating (and writing a
+    """SGD from the states' update to the profile's last update, validating (and writing a
     checkpoint) every ``validate_every`` updates and after the last one."""
-    profile, model, source = job.training.profile, run.model, run.source
-    loss_function = torch.nn.BCEWithLogitsLoss()
-    elapsed_before = state.elapsed_s
+    profile = job.training.profile
+    name = job_name(job)
+    step = _step_function(run, name)
+    first = states[0].update
+    elapsed_before = states[0].elapsed_s
     started = time.perf_counter()
-    running_loss, running_count = 0.0, 0
+    running = torch.zeros(len(states), dtype=torch.float64, device=run.device)
+    count = 0
     bar = tqdm(
         total=profile.updates,
-        initial=state.update,
-        desc=f"{job.variant.name} seed {job.seed}",
+        initial=first,
+        desc=name,
         unit="upd",
         file=sys.stderr,
         disable=not progress,
         mininterval=2.0,
     )
-    model.train()
-    for update in range(state.update + 1, profile.updates + 1):
-        inputs, targets = source.random_batch(run.rng, run.train_rows, profile.batch_size)
-        inputs = torch.from_numpy(inputs).to(run.device)
-        targets = torch.from_numpy(targets).to(run.device)
-        run.optimizer.zero_grad(set_to_none=True)
-        loss = loss_function(model(inputs), targets)
-        loss.backward()
-        run.optimizer.step()
-        running_loss += float(loss.detach())
-        running_count += 1
+    run.engine.train()
+    for update in range(first + 1, profile.updates + 1):
+        running += step().double()  # on the device: no synchronisation between validations
+        count += 1
         bar.update()
         if update % profile.validate_every == 0 or update == profile.updates:
-            _, scores, labels = clip_predictions(
-                model, source, run.windows, "valid", job.evaluation.batch_size, run.device
-            )
-            model.train()
-            valid_auc = mean_auc(per_tag_auc(labels, scores, source.tags))
-            improved = bool(valid_auc > state.best_auc)
-            if improved:
-                state.best_auc = float(valid_auc)
-                state.best_state = copy.deepcopy(
-                    {k: v.cpu() for k, v in model.state_dict().items()}
+            losses = (running / max(count, 1)).tolist()
+            aucs, improved = _validate(job, run, states)
+            elapsed = round(elapsed_before + time.perf_counter() - started, 3)
+            for state, loss, auc, best in zip(states, losses, aucs, improved, strict=True):
+                state.update = update
+                state.history.append(
+                    {
+                        "update": update,
+                        "train_loss": loss,
+                        "valid_auc": auc,
+                        "best": best,
+                        "elapsed_s": elapsed,
+                    }
                 )
-            state.update = update
-            state.history.append(
-                {
-                    "update": update,
-                    "train_loss": running_loss / max(running_count, 1),
-                    "valid_auc": valid_auc,
-                    "best": improved,
-                    "elapsed_s": round(elapsed_before + time.perf_counter() - started, 3),
-                }
-            )
-            running_loss, running_count = 0.0, 0
-            bar.set_postfix(
-                loss=f"{state.history[-1]['train_loss']:.4f}", valid_auc=f"{valid_auc:.4f}"
-            )
-            save_checkpoint(checkpoint_path, key, model, run.optimizer, run.rng, state)
+            running.zero_()
+            count = 0
+            bar.set_postfix(loss=f"{np.mean(losses):.4f}", valid_auc=f"{np.mean(aucs):.4f}")
+            save_checkpoint(checkpoint_path, key, run.engine, run.sampler, states)
     bar.close()
 
 
 def write_outputs(
-    out_dir: Path, config: dict[str, Any], state: TrainingState, device: torch.device
+    out_dir: Path, config: dict[str, Any], state: TrainingState, job_facts: dict[str, Any]
 ) -> pd.DataFrame:
-    """model.pt (the best parameters), config.json, history.csv and timing.json."""
+    """model.pt (the best parameters), config.json, history.csv and timing.json (the job's
+    wall-clock time and how it ran: ``job_facts``, e.g. device, engine and seeds in the job)."""
     if state.best_state is None:
         raise RuntimeError("no validation gave a defined AUC; nothing to keep")
     history = state.history
     config["best_valid_auc"] = state.best_auc
     config["best_update"] = int(max(h["update"] for h in history if h["best"]))
+    out_dir.mkdir(parents=True, exist_ok=True)
     save_trained(out_dir, state.best_state, config)
     frame = pd.DataFrame(history, columns=HISTORY_COLUMNS)
     atomic.write_csv(frame.drop(columns=["elapsed_s"]), out_dir / "history.csv")
-    timing = {"elapsed_s": history[-1]["elapsed_s"], "device": str(device)}
+    timing = {"elapsed_s": history[-1]["elapsed_s"], **job_facts}
     atomic.write_text(out_dir / "timing.json", json.dumps(timing) + "\n")
     return frame
+
+
+def seed_dir(variant_dir: Path, seed: int) -> Path:
+    """Where seed ``seed`` of a variant writes its model (as :meth:`Paths.model_dir`)."""
+    return variant_dir / f"seed{seed}"
 
 
 def train_variant(
@@ -267,20 +333,23 @@ def train_variant(
     audio_stem: Path,
     mel_stem: Path | None,
     windows_path: Path,
-    out_dir: Path,
+    variant_dir: Path,
     progress: bool = True,
-) -> pd.DataFrame:
-    """Train a variant and write model.pt (best parameters), config.json and history.csv."""
+) -> dict[int, pd.DataFrame]:
+    """Train every seed of a variant; each writes model.pt (its best parameters), config.json
+    and history.csv under ``variant_dir/seed<k>/``. Returns each seed's history."""
     run = _setup(job, split_path, audio_stem, mel_stem, windows_path)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = out_dir / "checkpoint.pt"
+    variant_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = variant_dir / "checkpoint.pt"
     key = _resume_key(job, run)
-    name = f"{job.variant.name} seed {job.seed}"
-    state = (
-        resume_from_checkpoint(checkpoint_path, key, run.model, run.optimizer, run.rng, name)
-        or TrainingState()
-    )
-    _train_loop(job, run, state, checkpoint_path, key, progress)
-    frame = write_outputs(out_dir, run.config, state, run.device)
+    states = resume_from_checkpoint(
+        checkpoint_path, key, run.engine, run.sampler, job_name(job)
+    ) or [TrainingState() for _ in job.seeds]
+    _train_loop(job, run, states, checkpoint_path, key, progress)
+    facts = {"device": str(run.device), "engine": run.engine_name, "seeds_in_job": len(states)}
+    frames = {
+        seed: write_outputs(seed_dir(variant_dir, seed), config, state, facts)
+        for seed, config, state in zip(job.seeds, run.configs, states, strict=True)
+    }
     checkpoint_path.unlink(missing_ok=True)
-    return frame
+    return frames

@@ -1,0 +1,63 @@
+"""Training batches: the device-side gather cuts exactly the windows the numpy path cuts, and
+each seed's host stream is the stream of a job training that seed alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.training.sampling import DeviceSampler, DeviceWindows, HostSampler
+from tests.training.engine_data import VARIANTS, source_of
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("front_end", VARIANTS)
+def test_the_device_gather_returns_exactly_the_windows_of_the_numpy_gather(front_end, device):
+    source = source_of(VARIANTS[front_end])
+    train_rows = source.rows_of("train")
+    resident = DeviceWindows(source, train_rows, torch.device(device))
+    rng = np.random.default_rng(7)
+    picks = rng.integers(0, len(train_rows), (3, 10))  # positions among the resident clips
+    room = source.index["count"].to_numpy()[train_rows[picks]] - source.window + 1
+    starts = (rng.random(picks.shape) * room).astype(np.int64)
+    starts[0, 0], starts[0, 1] = 0, room[0, 1] - 1  # a clip's first and last window
+
+    on_device = resident.gather(torch.from_numpy(picks).to(device), torch.from_numpy(starts))
+    expected = source.gather(train_rows[picks].reshape(-1), starts.reshape(-1))
+    assert on_device.dtype == torch.from_numpy(expected).dtype
+    assert np.array_equal(on_device.cpu().numpy().reshape(expected.shape), expected)
+    assert np.array_equal(resident.labels.cpu().numpy(), source.labels[train_rows])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_device_sampler_draws_whole_windows_of_training_clips_with_their_labels(device):
+    """Each sample of a clip holds its clip's row, so a window shows where it was cut."""
+    source = source_of(VARIANTS["raw"])
+    rows = np.repeat(np.arange(len(source.index)), source.index["count"].to_numpy())
+    source.array = rows.astype(np.int16)
+    train_rows = source.rows_of("train")
+    sampler = DeviceSampler(DeviceWindows(source, train_rows, torch.device(device)), 3, 50)
+    inputs, targets = sampler(torch.device(device))
+    inputs, targets = inputs.cpu().numpy(), targets.cpu().numpy()
+
+    assert inputs.shape == (3, 50, source.window) and targets.shape == (3, 50, 5)
+    clip_rows = inputs[..., 0]
+    assert (inputs == clip_rows[..., None]).all(), "a window spans two clips"
+    assert set(np.unique(clip_rows)) <= set(train_rows.tolist())
+    assert np.array_equal(targets, source.labels[clip_rows])
+
+
+def test_each_seed_of_the_host_sampler_draws_the_stream_of_that_seed_alone():
+    source = source_of(VARIANTS["spectrogram"])
+    train_rows = source.rows_of("train")
+    sampler = HostSampler(source, train_rows, [1, 2], batch_size=4)
+    alone = np.random.default_rng(2)
+    for _ in range(3):
+        inputs, targets = sampler(torch.device("cpu"))
+        expected_inputs, expected_targets = source.random_batch(alone, train_rows, 4)
+        assert np.array_equal(inputs[1].numpy(), expected_inputs)
+        assert np.array_equal(targets[1].numpy(), expected_targets)
+    assert not np.array_equal(inputs[0].numpy(), inputs[1].numpy())
