@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import platform
+from pathlib import Path
 from typing import Any
 
 
@@ -37,6 +38,16 @@ def _numpy_cpu_tables() -> tuple[list[str], dict[str, bool]]:
             continue
         return list(module.__cpu_dispatch__), dict(module.__cpu_features__)
     return [], {}
+
+
+def cpu_model() -> str:
+    """The CPU's model name (what benchmark reports name the machine by)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def numerics_fingerprint() -> dict[str, Any]:

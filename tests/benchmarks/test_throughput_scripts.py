@@ -1,0 +1,49 @@
+"""The throughput benchmarks run on a CPU and write their reports (numbers not asserted: a
+benchmark measures, a test only checks that it can)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, tool_env
+
+
+def _run(script: str, *args: str, out) -> dict:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), *args, "--out", str(out)],
+        cwd=REPO,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    stem = script.removesuffix(".py")
+    assert (out / f"{stem}.md").read_text().startswith("# ")
+    return json.loads((out / f"{stem}.json").read_text())
+
+
+def test_train_throughput_measures_every_cpu_path_and_projects_the_paper_profile(tmp_path):
+    report = _run("train_throughput.py", "--quick", out=tmp_path)
+    paths = ("single", "looped", "packed", "packed_resident")
+    assert {row["path"] for row in report["rows"]} == set(paths)
+    assert all(row["model_updates_per_s"] > 0 for row in report["rows"])
+    projection = report["projection"]
+    assert projection["model_updates"] == 18 * 3 * 5_000_000  # params.yaml's grid, paper profile
+    assert all(projection["paths"][path]["hours"] > 0 for path in paths)
+    assert set(report["skipped"]) == {"graphed", "concurrent"}  # CUDA only, with the reason
+    assert "CUDA" in report["skipped"]["graphed"]
+
+
+def test_prep_throughput_times_decoding_against_every_cache(tmp_path):
+    report = _run("prep_throughput.py", "--clips", "2", "--workers", "1", out=tmp_path)
+    [run] = report["runs"]
+    assert run["clips"] == 2
+    assert 0 < run["decode_s_per_clip"] < run["full_s_per_clip"]
+    assert run["ratio_full_to_decode"] == pytest.approx(
+        run["full_s_per_clip"] / run["decode_s_per_clip"], rel=0.01
+    )
