@@ -61,8 +61,7 @@ def test_a_new_variant_trains_only_itself(tiny_dvc_repo):
         params_path.write_text(saved[0])
         dvc_path.write_text(saved[1])
     assert changed == {
-        "train_raw_logabsx@1024_1024-1",
-        "train_raw_logabsx@1024_1024-2",
+        "train_raw_logabsx@1024_1024",  # one job, both seeds
         "evaluate_raw_logabsx@1024_1024",
         "table2",
         "figures",
