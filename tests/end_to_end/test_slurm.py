@@ -148,7 +148,7 @@ def test_the_profile_needs_only_the_documented_edits(slice_runs):
 def test_slurm_ran_every_job(slice_runs):
     output = slice_runs["output"]
     submitted = slurm_cluster.submissions(output)
-    assert len(submitted) == job_count(output) >= 12, output[-3000:]
+    assert len(submitted) == job_count(output) >= 10, output[-3000:]
     assert set(submitted) <= slurm_cluster.completed_jobs(slice_runs["log_offset"])
     assert "localrule" not in output  # no job ran on the submitting machine
     assert "--gpus" not in output  # resources.train.gpu: 0 switched the request off
