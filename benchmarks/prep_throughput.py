@@ -1,4 +1,4 @@
-"""How long does cache preparation take next to decoding alone, and how much memory? (issue 12)
+"""How long does cache preparation take next to decoding alone, and how much memory?
 
 The target: every cache of MTAT's size (the int16 audio cache and the five mel caches of
 Table 1) in at most 1.5x the time of decoding alone on the same machine, with a peak RAM of

@@ -1,4 +1,4 @@
-"""How much faster than real time does ``e2e-tag`` run on one CPU core? (issue 6)
+"""How much faster than real time does ``e2e-tag`` run on one CPU core?
 
 Makes a deterministic synthetic recording (default 10 minutes, 16 kHz mono, as WAV and as
 MP3), then times, with one thread and the process pinned to one core:

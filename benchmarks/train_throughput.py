@@ -1,5 +1,5 @@
 """How many model updates per second does each way of training give, and how many hours would
-the paper's protocol take on this device? (issue 12)
+the paper's protocol take on this device?
 
 Trains networks of the grid's shapes (``all_variants`` of params.yaml, the ``model`` sizes,
 minibatch and SGD of the ``paper`` profile) on synthetic in-memory data of MagnaTagATune's

@@ -20,8 +20,24 @@ from pipeline.determinism import use_numerics
 # Portable numerics for every in-process test, chosen before any test runs a tensor operation
 # (torch fixes its kernels at the first one), as the pipeline's own processes do.
 HOST_ENVIRONMENT = dict(os.environ)
-"""The environment before the line below: child processes choose their own numerics."""
+"""The environment before the lines below: child processes choose their own numerics."""
 use_numerics("portable")
+# cuBLAS reads its workspace setting when CUDA first uses it, and deterministic algorithms
+# (training's, pipeline.determinism) refuse cuBLAS without it: set before any test touches CUDA.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+NO_CUDA = {"CUDA_VISIBLE_DEVICES": ""}
+"""What every child process gets unless its test asks for CUDA (``tool_env(cuda=True)``).
+
+Every test runs on the CPU unless it asks for CUDA, so the suite passes on a GPU host too:
+the pipeline's own default, ``training.device: auto``, would train and evaluate on a GPU there,
+and a model trained on CUDA cannot match the CPU-pinned hashes (dvc.lock, tests/reference).
+Child processes (``run_tool``, ``tool_env``: Snakemake, DVC, ``python -m pipeline``) are
+started with no CUDA device visible. The test process itself keeps its GPU, because the
+CUDA-only tests (tests/training/test_graph.py, the ``cuda`` parametrisations) run in it and
+CUDA reads ``CUDA_VISIBLE_DEVICES`` once, when it starts: in-process tests that train, evaluate
+or tag name their device (``cpu``) instead of relying on ``auto``.
+"""
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MTAT = REPO.parent / "shared" / "mtat"
@@ -79,23 +95,32 @@ def write_tone(
 TINY = yaml.safe_load((REPO / "tests/tiny_grid.yaml").read_text())
 
 
-def tool_env(workdir: Path | None = None, **extra: str) -> dict[str, str]:
-    """This interpreter first on PATH (dvc.yaml says `python`); ``workdir``'s code when given."""
-    env = dict(HOST_ENVIRONMENT, DVC_NO_ANALYTICS="1", **extra)
+def tool_env(workdir: Path | None = None, *, cuda: bool = False, **extra: str) -> dict[str, str]:
+    """This interpreter first on PATH (dvc.yaml says `python`); ``workdir``'s code when it is
+    a project copy, else the code these tests import (never the installed package's: a copy
+    with a planted defect, tests/mutations.py, must run its own code in every child); no CUDA
+    device visible unless ``cuda`` (see :data:`NO_CUDA`)."""
+    env = {**HOST_ENVIRONMENT, "DVC_NO_ANALYTICS": "1", **({} if cuda else NO_CUDA), **extra}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    if workdir is not None:
-        env["PYTHONPATH"] = str(workdir / "src")
+    project = workdir if workdir is not None and (workdir / "src/pipeline").is_dir() else REPO
+    env["PYTHONPATH"] = str(project / "src")
     return env
 
 
 def run_tool(
-    workdir: Path, *command: str, timeout: int = 600, check: bool = True, **env: str
+    workdir: Path,
+    *command: str,
+    timeout: int = 600,
+    check: bool = True,
+    cuda: bool = False,
+    **env: str,
 ) -> subprocess.CompletedProcess:
-    """Run a command in ``workdir`` with its own code; fail with its output unless ``check``."""
+    """Run a command in ``workdir`` with its own code, on the CPU unless ``cuda``
+    (:func:`tool_env`); fail with its output unless ``check``."""
     result = subprocess.run(
         command,
         cwd=workdir,
-        env=tool_env(workdir, **env),
+        env=tool_env(workdir, cuda=cuda, **env),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.metrics import average_windows, mean_auc, per_tag_auc
+from pipeline.metrics import average_windows, mean_auc, mean_roc_auc, per_tag_auc, roc_auc_per_tag
 
 
 def test_average_windows_per_clip():
@@ -38,3 +38,33 @@ def test_an_excluded_tag_has_neither_measure():
     assert table["excluded"].tolist() == [False, True]
     assert np.isnan(table.loc[1, "auc"]) and np.isnan(table.loc[1, "pr_auc"])
     assert mean_auc(table, "pr_auc") == 1.0
+
+
+def test_roc_auc_equals_scikit_learns_with_ties_and_undefined_tags():
+    """The rank statistic is scikit-learn's area under the ROC curve, ties included."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    compared = 0
+    for _ in range(200):
+        n, tags = int(rng.integers(2, 80)), int(rng.integers(1, 6))
+        labels = rng.random((n, tags)) < rng.random()
+        scores = np.round(rng.random((n, tags)), int(rng.integers(1, 4)))  # many ties
+        ours = roc_auc_per_tag(labels, scores)
+        for tag in range(tags):
+            truth = labels[:, tag]
+            if truth.all() or not truth.any():
+                assert np.isnan(ours[tag])
+                continue
+            assert ours[tag] == pytest.approx(roc_auc_score(truth, scores[:, tag]), abs=1e-12)
+            compared += 1
+    assert compared > 300
+
+
+def test_validation_and_evaluation_average_the_same_roc_aucs():
+    rng = np.random.default_rng(1)
+    labels, scores = rng.random((40, 7)) < 0.3, rng.random((40, 7))
+    labels[:, 3] = False  # an excluded tag
+    table = per_tag_auc(labels.astype(float), scores, list("abcdefg"))
+    assert mean_roc_auc(labels, scores) == mean_auc(table)
+    assert np.isnan(mean_roc_auc(np.zeros((3, 2), bool), np.ones((3, 2))))

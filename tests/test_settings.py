@@ -29,7 +29,7 @@ def test_from_params_reads_every_group_of_params_yaml(params):
     assert (settings.audio.window_seconds, settings.audio.min_n_fft) == (3.0, 1024)
     assert settings.evaluation.batch_size == 256
     assert (settings.training.device, settings.training.threads) == ("auto", 1)
-    assert settings.training.profile == TrainingProfile("quick", 2000, 250, 10, 0.02, 0.9)
+    assert settings.training.profile == TrainingProfile("quick", 1500, 125, 10, 0.02, 0.9)
 
 
 def test_settings_are_frozen(params):

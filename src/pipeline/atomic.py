@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # only a type: tagging one file need not import pandas
+    import pandas as pd
 
 PARTIAL_SUFFIX = ".partial"
 """Suffix of a file still being written (or, for downloads, not yet verified)."""

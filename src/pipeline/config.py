@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from pipeline.constants import MIN_N_FFT_FULL_MEL, SAMPLE_RATE
+from pipeline.constants import MIN_N_FFT_FULL_MEL, N_MELS, SAMPLE_RATE
 
 PARAMS_FILE = "params.yaml"
 
@@ -59,13 +59,42 @@ _SCHEMA_FIXES = {
     ("experiments.table1", "uniqueItems"): (
         "each (length, stride) pair is one row of Table 1; remove the repeated one"
     ),
+    ("experiments.table3.poolings", "uniqueItems"): (
+        "each pooling is one row of Table 3; remove the repeated one"
+    ),
+    ("experiments.table4.pairs", "uniqueItems"): (
+        "each (length, stride) pair is one group of rows of Table 4; remove the repeated one"
+    ),
 }
 """What to do about a schema error the bare schema message does not explain, by (key, rule)."""
+
+
+def _is_integer(checker: Any, instance: Any) -> bool:
+    """JSON Schema counts 32.0 as an integer, but torch and folder names (``seed1.0``) do not;
+    and a bool is an int to Python only."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+"""The schema's validator with ``type: integer`` meaning a Python int, for every integer key."""
+
+
+def _is_integral_float(error: jsonschema.ValidationError) -> bool:
+    """An integer key given as a whole float (``32.0``): a typo with an obvious fix."""
+    expected = error.validator_value
+    wants_integer = "integer" in (expected if isinstance(expected, list) else [expected])
+    value = error.instance
+    return wants_integer and isinstance(value, float) and value.is_integer()
 
 
 def _schema_message(error: jsonschema.ValidationError) -> str:
     """The schema's complaint, naming the repeated item for ``uniqueItems``, plus the fix."""
     message = error.message
+    if error.validator == "type" and _is_integral_float(error):
+        message = f"{error.instance} is a float; write it as an integer ({int(error.instance)})"
     if error.validator == "uniqueItems":
         items = error.instance
         repeat = next(i for i, item in enumerate(items) if item in items[:i])
@@ -85,7 +114,7 @@ def merge_params(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]
 
 def validate_params(params: dict[str, Any]) -> None:
     """Check params against the schema and the cross-field rules; raise on the first problem."""
-    validator = jsonschema.Draft202012Validator(load_schema())
+    validator = _Validator(load_schema())
     errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
@@ -112,8 +141,8 @@ def _check_mel_fft(params: dict[str, Any]) -> None:
         )
 
 
-def _check_pairs(params: dict[str, Any]) -> None:
-    """Every (length, stride) pair must frame audio without gaps and suit the architecture."""
+def _located_pairs(params: dict[str, Any]) -> list[tuple[str, dict[str, int]]]:
+    """Every (length, stride) pair of the grid with the key it is written under."""
     experiments = params["experiments"]
     located = [(f"experiments.table1[{i}]", p) for i, p in enumerate(experiments["table1"])]
     located += [
@@ -121,18 +150,91 @@ def _check_pairs(params: dict[str, Any]) -> None:
     ]
     located += [(f"experiments.{t}", experiments[t]) for t in ("table2", "table3")]
     located += [("experiments.figures.filters_pair", experiments["figures"]["filters_pair"])]
-    window_samples = window_length_samples(params)
+    return located
+
+
+def _check_pairs(params: dict[str, Any]) -> None:
+    """Every (length, stride) pair must frame audio without gaps and suit the architecture.
+
+    A pair that fails while another pair passes is itself what to change, so its key is
+    named; when every pair fails, the window or the conv blocks are, and their key is named.
+    """
+    located = _located_pairs(params)
     for key, pair in located:
         if pair["stride"] > pair["length"]:
             raise ParamsError(
                 f"params.yaml: key '{key}': stride {pair['stride']} exceeds length "
                 f"{pair['length']}; frames would skip audio"
             )
-        try:
-            frames = frames_per_window(window_samples, pair["length"], pair["stride"])
-            backbone_output_length(frames, params["model"])
-        except ValueError as error:
-            raise ParamsError(f"params.yaml: key '{key}': {error}") from error
+    window_samples, model = window_length_samples(params), params["model"]
+    problems = [(key, _pair_problem(window_samples, pair, model)) for key, pair in located]
+    failed = [(key, problem) for key, problem in problems if problem]
+    if not failed:
+        return
+    if len(failed) < len(located):
+        key, problem = failed[0]
+        raise ParamsError(f"params.yaml: key '{key}': {problem}")
+    raise _window_or_model_error(params, located)
+
+
+def _pair_problem(window_samples: int, pair: dict[str, int], model: dict[str, Any]) -> str | None:
+    """Why a window of ``window_samples`` cannot feed the network with this pair, or None."""
+    try:
+        frames = frames_per_window(window_samples, pair["length"], pair["stride"])
+        backbone_output_length(frames, model)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def min_backbone_frames(model: dict[str, Any]) -> int:
+    """The fewest frames the two conv + max-pool blocks take: block 1 must leave
+    ``pool_size * (conv_length - 1) + 1`` steps so that pooling leaves ``conv_length``."""
+    return model["pool_size"] * (model["conv_length"] - 1) + model["conv_length"]
+
+
+def _window_or_model_error(
+    params: dict[str, Any], located: list[tuple[str, dict[str, int]]]
+) -> ParamsError:
+    """Every pair fails: blame the window if it cannot hold some pair's frame (no model fits
+    that), else the conv blocks, naming the first pair and the one closest to passing."""
+    window_samples, model = window_length_samples(params), params["model"]
+    needed = min_backbone_frames(model)
+    seconds = params["audio"]["window_seconds"]
+    longest = max(_needed_window_samples(pair, needed) for _, pair in located)
+    fix = f"audio.window_seconds of at least {math.ceil(longest / SAMPLE_RATE * 100) / 100:g}"
+    too_long = [(key, p) for key, p in located if p["length"] > window_samples]
+    if too_long:
+        key, pair = too_long[0]
+        return ParamsError(
+            f"params.yaml: key 'audio.window_seconds': {seconds} s ({window_samples} samples) "
+            f"is shorter than a frame of '{key}' (length {pair['length']}) and gives no pair "
+            f"the {needed} frames the conv blocks need; use an {fix}"
+        )
+    frames = [(frames_per_window(window_samples, p["length"], p["stride"]), k) for k, p in located]
+    (first, first_key), (most, most_key) = frames[0], max(frames, key=lambda f: f[0])
+    return ParamsError(
+        f"params.yaml: key '{_blocks_key(model, most)}': the conv blocks (conv_length "
+        f"{model['conv_length']}, pool_size {model['pool_size']}) need {needed} frames per "
+        f"window, more than any pair gets from {seconds} s of audio (e.g. '{first_key}' gets "
+        f"{first}; '{most_key}' gets the most, {most}); use a smaller model.conv_length or "
+        f"model.pool_size, or an {fix}"
+    )
+
+
+def _blocks_key(model: dict[str, Any], frames: int) -> str:
+    """Which of conv_length and pool_size to name when ``frames`` are too few: the blocks need
+    ``(pool_size + 1) * (conv_length - 1) + 1`` frames, so the larger factor's key; conv_length
+    when block 1 alone fails, as no pool_size helps there."""
+    conv_length, pool_size = model["conv_length"], model["pool_size"]
+    if frames >= conv_length and pool_size + 1 > conv_length - 1:
+        return "model.pool_size"
+    return "model.conv_length"
+
+
+def _needed_window_samples(pair: dict[str, int], frames: int) -> int:
+    """The shortest window that gives this pair ``frames`` frames."""
+    return pair["length"] + (frames - 1) * pair["stride"]
 
 
 def _check_variants(params: dict[str, Any]) -> None:
@@ -317,6 +419,23 @@ def find_variant(params: dict[str, Any], name: str) -> Variant:
     if name not in variants:
         raise ParamsError(f"unknown variant {name!r}; params.yaml defines: {', '.join(variants)}")
     return variants[name]
+
+
+def multiply_adds_per_window(variant: Variant, params: dict[str, Any]) -> int:
+    """Multiply-adds of the variant's convolutions for one window: what a training job's time
+    grows with (the dense layers are negligible beside them). The schedulers start the costly
+    training jobs first, so the last job to finish is a short one."""
+    model = params["model"]
+    steps = frames_per_window(window_length_samples(params), variant.length, variant.stride)
+    cost, channels = 0, N_MELS
+    if variant.front_end == "raw":
+        cost += steps * variant.length * model["raw_filters"]
+        channels = model["raw_filters"] // variant.pool_size
+    for _ in (1, 2):
+        steps -= model["conv_length"] - 1
+        cost += steps * channels * model["conv_length"] * model["conv_filters"]
+        channels, steps = model["conv_filters"], math.ceil(steps / model["pool_size"])
+    return cost
 
 
 def variant_pairs(params: dict[str, Any]) -> list[tuple[int, int]]:

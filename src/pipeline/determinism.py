@@ -2,32 +2,37 @@
 
 torch picks its CPU kernels at run time by the CPU it finds, and different kernels round
 differently, so a model trained on an Intel Xeon and one trained on an AMD EPYC part ways
-after a few updates even with the same seed. Three choices decide the bits:
+after a few updates even with the same seed. What decides the bits of a CPU training run:
 
-* ATen's own kernels, compiled once per SIMD level (default, AVX2, AVX-512) and chosen by the
-  CPU's capability;
-* oneDNN (mkldnn), which runs the convolutions with a JIT-compiled kernel whose ISA *and*
-  blocking follow the CPU (its cache sizes), and NNPACK, another convolution library;
-* MKL, which runs the matrix products (and the convolutions without oneDNN) along a code path
-  chosen by vendor and ISA.
+* ATen's own kernels (every element-wise operation, pooling, reductions), compiled once per
+  SIMD level (default, AVX2, AVX-512) and chosen by the CPU's capability;
+* the matrix products of the convolutions and dense layers;
+* oneDNN (mkldnn) and NNPACK, convolution libraries whose kernels follow the CPU, and MKL,
+  whose code path follows the CPU's vendor and ISA, wherever torch's own convolutions or
+  products still run.
 
-``portable`` numerics (``numerics: portable`` in params.yaml, the default) fix all three:
-ATen's AVX2 kernels (the same code on every x86-64 CPU with AVX2: Intel since 2013, AMD
-since 2015), oneDNN and NNPACK off (convolutions go through ATen's im2col and MKL's GEMM) and
-MKL's conditional numerical reproducibility in its ``COMPATIBLE`` branch, which Intel
-documents as giving the same results on Intel and compatible processors. They cost speed
-(``benchmarks/numerics_portability.py`` measures how much); ``native`` keeps the fastest
-kernels of the machine, whose results are reproducible on that machine only.
+``portable`` numerics (``numerics: portable`` in params.yaml, the default) fix each one:
+ATen's AVX2 kernels (the same code on every x86-64 CPU with AVX2: Intel since 2013, AMD since
+2015); the networks' products through the pinned OpenBLAS (:mod:`pipeline.pinned_blas`:
+Haswell kernels, one thread; :mod:`pipeline.training.products`); oneDNN and NNPACK off and
+MKL in its ``COMPATIBLE`` branch for torch's own convolutions and products (the packed
+engine's vmapped step). Each is checked after it is set, so a run is refused rather than
+left half portable. ``native`` keeps the fastest kernels of the machine, reproducible on that
+machine only.
 
 ATen reads its capability at its first operation and MKL its mode at its first call (not when
 torch is imported), so :func:`configure_torch` must run before the first tensor operation of
-the process; it checks the capability ATen ended up with and refuses a run that would be only
-half portable.
+the process. Portable numerics govern CPU kernels: a run whose networks live on a GPU (whose
+bits no CPU setting decides) goes on, with a note, on a CPU that cannot have them.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
+from pathlib import Path
+from types import ModuleType
 
 NUMERICS_MODES = ("portable", "native")
 
@@ -35,6 +40,9 @@ PORTABLE_ENVIRONMENT = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"}
 """Read by torch (ATen) and MKL when they first run: the kernels portable numerics pin."""
 
 PORTABLE_CAPABILITY = "AVX2"
+MKL_CBWR_COMPATIBLE = 3
+"""What MKL reports for its ``COMPATIBLE`` branch (mkl_cbwr_get(MKL_CBWR_BRANCH), mkl.h)."""
+_MKL_CBWR_BRANCH = 1
 
 
 class NumericsError(RuntimeError):
@@ -42,30 +50,105 @@ class NumericsError(RuntimeError):
 
 
 def use_numerics(mode: str) -> None:
-    """Choose the kernels for this process: call before its first torch operation."""
+    """Choose the kernels for this process: call before its first torch operation.
+
+    An environment that asked for other kernels is overridden, and told so on stderr.
+    """
     if mode not in NUMERICS_MODES:
         raise ValueError(f"numerics: {mode!r} is not one of {', '.join(NUMERICS_MODES)}")
     if mode == "portable":
+        for name, value in PORTABLE_ENVIRONMENT.items():
+            chosen = os.environ.get(name)
+            if chosen is not None and chosen != value:
+                print(
+                    f"note: portable numerics set {name}={value} (the environment had {chosen})",
+                    file=sys.stderr,
+                )
         os.environ.update(PORTABLE_ENVIRONMENT)
 
 
-def configure_torch(mode: str, threads: int, seed: int | None = None) -> None:
-    """The numerics ``mode``, deterministic algorithms, a fixed thread count and the seed."""
+def mkl_branch() -> int | None:
+    """MKL's conditional-numerical-reproducibility branch in this process (3: COMPATIBLE,
+    1: off, 2: auto...), read from the MKL that torch links; None where torch has no MKL."""
+    import torch
+
+    if not torch.backends.mkl.is_available():
+        return None
+    library = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+    for name in ("mkl_cbwr_get", "mkl_serv_cbwr_get"):  # MKL's name; the one torch exports
+        function = getattr(library, name, None)
+        if function is not None:
+            function.restype, function.argtypes = ctypes.c_int, [ctypes.c_int]
+            return int(function(_MKL_CBWR_BRANCH))
+    raise NumericsError("torch links MKL but exports no mkl_cbwr_get to check its mode")
+
+
+def _pin_cpu_kernels() -> None:
+    """Set and check every portable setting; :class:`NumericsError` names the one missing."""
+    import torch
+
+    from pipeline import pinned_blas
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability != PORTABLE_CAPABILITY:
+        raise NumericsError(
+            f"portable numerics need ATen's {PORTABLE_CAPABILITY} kernels, but torch runs "
+            f"{capability} here (a CPU without AVX2, or a tensor operation ran before "
+            "configure_torch); set `numerics: native` in params.yaml"
+        )
+    branch = mkl_branch()
+    if branch is not None and branch != MKL_CBWR_COMPATIBLE:
+        raise NumericsError(
+            f"portable numerics need MKL's COMPATIBLE branch ({MKL_CBWR_COMPATIBLE}), but MKL "
+            f"runs branch {branch} here (MKL_CBWR was not set before MKL's first call); "
+            "start the step in a fresh process"
+        )
+    torch.backends.mkldnn.enabled = False
+    torch.backends.nnpack.set_flags(False)
+    try:
+        pinned_blas.activate()
+    except pinned_blas.PinnedBlasError as error:
+        raise NumericsError(str(error)) from error
+
+
+def _use_deterministic_algorithms(torch: ModuleType) -> None:
+    """``torch.use_deterministic_algorithms(True)`` without its import of torch's compiler
+    (2.4 s at every job's start, to set a flag of the compiler, which the pipeline never
+    uses); the switch of the eager kernels is the same call."""
+    switch = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if switch is None:  # another torch: the public function
+        torch.use_deterministic_algorithms(True)
+    else:
+        switch(True)
+    if not torch.are_deterministic_algorithms_enabled():
+        raise NumericsError("torch's deterministic algorithms could not be turned on")
+
+
+def configure_torch(mode: str, threads: int, seed: int | None = None, device: str = "cpu") -> None:
+    """The numerics ``mode``, deterministic algorithms, a fixed thread count and the seed.
+
+    ``device`` is where the networks will run (a torch device string): on a GPU, a CPU that
+    cannot have portable kernels is noted and the run goes on.
+    """
+    from pipeline import pinned_blas
+
     use_numerics(mode)
     import torch
 
     if mode == "portable":
-        capability = torch.backends.cpu.get_cpu_capability()
-        if capability != PORTABLE_CAPABILITY:
-            raise NumericsError(
-                f"portable numerics need ATen's {PORTABLE_CAPABILITY} kernels, but torch runs "
-                f"{capability} here (a CPU without AVX2, or a tensor operation ran before "
-                "configure_torch); set `numerics: native` in params.yaml"
+        try:
+            _pin_cpu_kernels()
+        except NumericsError as error:
+            if not str(device).startswith("cuda"):
+                raise
+            print(
+                f"note: CPU kernels not pinned ({error}); the networks run on {device}",
+                file=sys.stderr,
             )
-        torch.backends.mkldnn.enabled = False
-        torch.backends.nnpack.set_flags(False)
+    else:
+        pinned_blas.deactivate()
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True)
+    _use_deterministic_algorithms(torch)
     torch.set_num_threads(threads)
     if seed is not None:
         torch.manual_seed(seed)

@@ -88,3 +88,12 @@ class Paths:
 
     def per_tag(self, variant: str) -> Path:
         return self.metrics_dir / f"{variant}_per_tag.csv"
+
+    def job_log(self, rule: str, job: str) -> Path:
+        """A workflow job's stdout and stderr (Snakemake's ``log:``); ``job`` names it among
+        the rule's jobs and may hold wildcards such as ``{variant}``."""
+        return Path("reports/logs") / self.dataset / rule / f"{job}.log"
+
+    def job_benchmark(self, rule: str, job: str) -> Path:
+        """A workflow job's wall time, memory and CPU time (Snakemake's ``benchmark:``)."""
+        return Path("reports/bench/snakemake") / self.dataset / rule / f"{job}.tsv"

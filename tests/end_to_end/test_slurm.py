@@ -93,12 +93,22 @@ def run(workdir: Path, *arguments: str, job_tmp: Path) -> tuple[float, str]:
     return time.perf_counter() - started, output
 
 
+NOT_RESULTS = ("reports/logs/", "reports/bench/")
+"""What jobs write about themselves (their output and their time), not results."""
+
+
 def outputs(workdir: Path) -> dict[str, bytes]:
-    """Every file the slice wrote, but timing.json (wall-clock seconds, not a result)."""
+    """Every file the slice wrote, but timing.json (wall-clock seconds, not a result) and the
+    jobs' logs and benchmark files."""
     found = {}
     for top in ("data", "models", "reports"):
         for path in sorted((workdir / top).rglob("*")):
-            if path.is_file() and path.name != "timing.json":
+            relative = path.relative_to(workdir).as_posix()
+            if (
+                path.is_file()
+                and path.name != "timing.json"
+                and not relative.startswith(NOT_RESULTS)
+            ):
                 found[str(path.relative_to(workdir))] = path.read_bytes()
     return found
 
@@ -207,11 +217,9 @@ def test_a_job_cancelled_by_slurm_fails_and_a_rerun_resumes_it(slice_runs):
     assert "Error in rule train" in output
     assert checkpoint.exists() and not (workdir / KILLED / "model.pt").exists()
 
-    keep_logs = "--slurm-keep-successful-logs"
-    _, rerun = run(workdir, *command, keep_logs, job_tmp=job_tmp)
-    (train_log,) = [
-        log for log in slurm_cluster.submissions(rerun).values() if "/rule_train/" in log
-    ]
-    assert re.search(r"resuming from update [1-9]\d*", Path(train_log).read_text())
+    _, rerun = run(workdir, *command, job_tmp=job_tmp)
+    assert any("/rule_train/" in log for log in slurm_cluster.submissions(rerun).values())
+    train_log = workdir / f"reports/logs/synth/train/{KILLED.parent.name}.log"  # its log:
+    assert re.search(r"resuming from update [1-9]\d*", train_log.read_text())
     assert not checkpoint.exists()
     assert outputs(workdir) == outputs(slice_runs["local"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.config import Variant
+from pipeline.config import TABLE_VARIANTS, Variant, all_variants, mel_pairs, variant_pairs
 from pipeline.evaluation.tables import TABLE1_COLUMNS
 from pipeline.paths import Paths
 from tests.conftest import REPO, TINY, copy_project, merge_params, tool_env
@@ -109,8 +110,9 @@ def _job_counts(dry_run_output: str) -> dict[str, int]:
 
 
 def test_a_new_variant_runs_only_its_own_jobs(tiny_runs):
-    """Granularity under Snakemake, as under DVC (tests/test_dvc.py): adding a nonlinearity
-    to Table 2 trains and evaluates only the new variant, then Table 2 and the figures."""
+    """Granularity under Snakemake, as under DVC (tests/end_to_end/test_dvc_repro.py): adding a
+    nonlinearity to Table 2 trains and evaluates only the new variant, then Table 2 and the
+    figures."""
     params_path = tiny_runs[0] / "params.yaml"
     saved = params_path.read_text()
     try:
@@ -220,20 +222,93 @@ def test_editing_the_inactive_profile_reruns_nothing(tiny_runs):
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
 
-def test_editing_a_module_reruns_the_steps_that_import_it(tiny_runs):
-    """A change to the constants (imported by every step) reruns everything; one to the
-    tables module only the tables."""
-    workdir = tiny_runs[0]
-    tables = workdir / "src/pipeline/evaluation/tables.py"
-    saved = tables.read_text()
+@pytest.fixture(scope="module")
+def touched_project(tmp_path_factory) -> Path:
+    """The tiny grid in its own copy of the project with every output present and up to date
+    but none computed: each file the DAG writes is created empty, then `snakemake --touch`
+    dates them in the DAG's order. A dry run then has nothing to do until a file is edited,
+    in seconds instead of the minutes of a real run."""
+    workdir = copy_project(tmp_path_factory.mktemp("touched"))
+    params = merge_params(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    summary = snakemake(workdir, "--summary", "--cores", "1", timeout=300)
+    assert summary.returncode == 0, summary.stderr[-2000:]
+    for line in summary.stdout.splitlines()[1:]:
+        output = workdir / line.split("\t")[0]
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.touch()
+    touched = snakemake(workdir, "--touch", "--cores", "1", timeout=300)
+    assert touched.returncode == 0, touched.stderr[-2000:]
+    dry = snakemake(workdir, "-n", "--cores", "1", timeout=300)
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-2000:]
+    return workdir
+
+
+def _dry_run_after_editing(workdir: Path, relative: str) -> str:
+    """A dry run's output with one file of the project edited; the file is restored after,
+    bytes and modification time, so the next edit starts from the same state.
+
+    Only modification times decide (``--rerun-triggers mtime``), so what reruns follows from
+    the rules' listed inputs alone: Snakemake's own record of a script's code (its "code"
+    trigger) exists only for outputs it made itself, not for outputs made by DVC or pulled
+    (docs/dvc.md), and never covers stages.py or the modules a script imports.
+    """
+    edited = workdir / relative
+    saved, times = edited.read_bytes(), edited.stat()
     try:
-        tables.write_text(saved + "\n# edited\n")
-        dry = snakemake(workdir, "-n", "--cores", "1", timeout=300)
+        edited.write_bytes(saved + b"\n# edited\n")
+        dry = snakemake(workdir, "-n", "--rerun-triggers", "mtime", "--cores", "1", timeout=300)
     finally:
-        tables.write_text(saved)
-        snakemake(workdir, "--touch", "--cores", "1", timeout=300)
+        edited.write_bytes(saved)
+        os.utime(edited, ns=(times.st_atime_ns, times.st_mtime_ns))
     assert dry.returncode == 0, dry.stderr[-2000:]
-    assert _job_counts(dry.stdout + dry.stderr) == {"all": 1, "table": 4}
+    return dry.stdout + dry.stderr
+
+
+def _expected_jobs(edited: str) -> dict[str, int]:
+    """What editing a file reruns on the tiny grid, from the grid: a variant is one training
+    and one evaluation job, a (length, stride) pair one windows job, and so on."""
+    params = merge_params(yaml.safe_load((REPO / "params.yaml").read_text()), TINY)
+    variants = len(all_variants(params))
+    reports = {"table": len(TABLE_VARIANTS), "all": 1}
+    if edited == "src/pipeline/evaluation/tables.py":  # imported by the table step only
+        return reports
+    if edited == "workflow/scripts/train.py":  # the train rule's script: training and after
+        return {"train": variants, "evaluate": variants, "figures": 1, **reports}
+    if edited == "src/pipeline/stages.py":  # every step runs through it: everything
+        return {
+            "synth_dataset": 1,
+            "audio_ready": 1,
+            "split": 1,
+            "decode_audio": 1,
+            "windows": len(variant_pairs(params)),
+            "mel_cache": len(mel_pairs(params)),
+            "train": variants,
+            "evaluate": variants,
+            "figures": 1,
+            **reports,
+        }
+    return {}  # __main__.py: only DVC runs it
+
+
+@pytest.mark.parametrize(
+    "edited",
+    [
+        "src/pipeline/evaluation/tables.py",
+        "src/pipeline/stages.py",
+        "workflow/scripts/train.py",
+        "src/pipeline/__main__.py",
+    ],
+)
+def test_editing_code_reruns_the_steps_that_run_it(touched_project, edited):
+    """A module reruns the steps that import it; stages.py (both drivers' entry) every step; a
+    rule's wrapper script its rule's jobs and what follows; __main__.py (DVC's) nothing."""
+    output = _dry_run_after_editing(touched_project, edited)
+    expected = _expected_jobs(edited)
+    if expected:
+        assert _job_counts(output) == expected
+    else:
+        assert "Nothing to be done" in output
 
 
 @pytest.mark.parametrize("front_end", ["spectrogram", "raw"])

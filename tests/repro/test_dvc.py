@@ -111,3 +111,13 @@ def test_one_training_stage_per_variant_for_all_its_seeds(tmp_path):
             assert mel_deps == ({f"{stem}.bin", f"{stem}.csv"} if spectrogram else set())
             assert f"{model_dir}/model.pt" in {dep.def_path for dep in evaluate.deps}
     assert len(commands) == len(stages)
+
+
+def test_every_stage_depends_on_the_code_that_runs_it():
+    """`python -m pipeline STEP` runs __main__.py and stages.py before the step's module: an
+    edit to either reruns every stage, one to a Snakemake wrapper script none."""
+    stages = yaml.safe_load(render(PARAMS))["stages"]
+    for name, stage in stages.items():
+        deps = set(stage.get("do", stage)["deps"])
+        assert {"src/pipeline/__main__.py", "src/pipeline/stages.py"} <= deps, name
+        assert not any(dep.startswith("workflow/") for dep in deps), name

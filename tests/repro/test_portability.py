@@ -1,10 +1,19 @@
-"""Portable numerics: the same bytes whatever CPU kernels numpy, OpenBLAS, MKL and torch pick.
+"""Portable numerics: the same bytes whatever CPU kernels numpy, OpenBLAS, MKL, oneDNN and
+torch pick, and the bytes pinned in tests/reference/portability_probe.json.
 
 One machine cannot be another CPU, but it can be made to pick another CPU's kernels: each
-environment below forces a choice that a different Intel or AMD host makes by itself (an older
-numpy dispatch target, another OpenBLAS core, MKL and oneDNN capped at AVX2 or SSE4.2, ATen's
-AVX-512 kernels). In portable mode the mel cache and a few hundred updates of a spectrogram and
-a raw-audio model must come out byte-identical under every one of them.
+environment below forces a choice that a different host makes by itself (another numpy
+dispatch target, another OpenBLAS core, MKL and oneDNN capped at another ISA, ATen's default
+kernels). In portable mode every output of the probe (tests/repro/portability_probe.py) must
+come out byte-identical under each of them, and on the host identical to the pinned
+reference, so that removing any one portable setting fails here: a setting an environment
+below would override changes that environment's bytes, and one that changes the host's own
+kernels (oneDNN, NNPACK, the pinned products) changes the host's bytes.
+
+One limit, asserted so that it stays documented (docs/dvc.md): synthesising the embedded
+dataset runs numpy's SIMD loops for sin, exp, tanh..., and without numpy's AVX2 (X86_V3)
+loops, i.e. on a CPU without AVX2, its samples differ. Every CPU portable numerics accept has
+AVX2 and FMA.
 """
 
 from __future__ import annotations
@@ -13,63 +22,101 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
-from tests.conftest import run_tool
+from tests.conftest import REPO, run_tool
+from tests.repro import portability_probe
 
-PROBE = Path(__file__).with_name("portability_probe.py")
+PROBE = Path(portability_probe.__file__)
+REFERENCE = REPO / "tests/reference/portability_probe.json"
+NUMPY_BASELINE = "numpy without AVX2/AVX-512 loops"
 
 KERNEL_CHOICES = {
     "host": {},
-    "numpy without AVX2/AVX-512 kernels": {"NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL"},
+    NUMPY_BASELINE: {"NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"},
     "OpenBLAS Haswell": {"OPENBLAS_CORETYPE": "Haswell"},
     "OpenBLAS Prescott (SSE3)": {"OPENBLAS_CORETYPE": "Prescott"},
-    "MKL capped at AVX2, oneDNN at AVX2": {
+    "MKL capped at AVX2, oneDNN at SSE4.1": {
         "MKL_ENABLE_INSTRUCTIONS": "AVX2",
-        "DNNL_MAX_CPU_ISA": "AVX2",
+        "DNNL_MAX_CPU_ISA": "SSE41",
     },
-    "MKL capped at SSE4.2, ATen asked for AVX-512": {
+    "MKL capped at SSE4.2, ATen's default kernels": {
         "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
-        "ATEN_CPU_CAPABILITY": "avx512",
+        "ATEN_CPU_CAPABILITY": "default",
     },
 }
 
 
+def run_probe(out: Path, mode: str, **env: str) -> dict[str, str]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = run_tool(out.parent, sys.executable, str(PROBE), str(out), mode, **env)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
 def probes(tmp_path_factory) -> dict[str, dict[str, str]]:
-    results = {}
-    for name, env in KERNEL_CHOICES.items():
-        out = tmp_path_factory.mktemp("probe")
-        result = run_tool(out, sys.executable, str(PROBE), str(out / "run"), "portable", **env)
-        results[name] = json.loads(result.stdout.strip().splitlines()[-1])
-    return results
+    return {
+        name: run_probe(tmp_path_factory.mktemp("probe") / "run", "portable", **env)
+        for name, env in KERNEL_CHOICES.items()
+    }
 
 
 def test_every_output_of_the_probe_is_hashed(probes):
     assert set(probes["host"]) == {
+        "synth/clips.mp3",
+        "synth/audio.bin",
         "mel.bin",
-        "spectrogram_512_256/model.pt",
-        "spectrogram_512_256/history.csv",
-        "raw_512_256/model.pt",
-        "raw_512_256/history.csv",
+        *(
+            f"{run}/{name}"
+            for run in ("spectrogram_512_256_looped", "raw_512_256_looped", "raw_512_256_packed")
+            for name in ("model.pt", "history.csv")
+        ),
     }
+
+
+def test_the_host_gives_the_pinned_bytes(probes):
+    """The bytes on this machine are the ones pinned on the machine that made the reference
+    (re-pin with `python tests/repro/portability_probe.py --pin` after a change that is
+    meant to change them)."""
+    reference = json.loads(REFERENCE.read_text())
+    versions = {"torch": torch.__version__, "numpy": np.__version__}
+    if reference["versions"] != versions:
+        pytest.skip(f"pinned with {reference['versions']}, this is {versions}")
+    differing = [out for out, h in probes["host"].items() if reference["hashes"].get(out) != h]
+    assert not differing, f"{differing} differ from {REFERENCE.name} (made on {reference['cpu']})"
 
 
 @pytest.mark.parametrize("choice", [c for c in KERNEL_CHOICES if c != "host"])
 def test_portable_outputs_do_not_depend_on_the_kernels(probes, choice):
-    differing = [out for out, h in probes[choice].items() if h != probes["host"][out]]
+    compared = [
+        out
+        for out in probes["host"]
+        if not (choice == NUMPY_BASELINE and out in portability_probe.DATA_OUTPUTS)
+    ]
+    differing = [out for out in compared if probes[choice][out] != probes["host"][out]]
     assert not differing, f"{choice}: {differing} differ from the host's kernels"
 
 
+def test_synthesis_needs_numpys_avx2_loops(probes):
+    """The documented limit: numpy's pre-AVX2 loops synthesise other samples (and so other
+    mp3s), while the mel cache and the models do not depend on numpy's loops."""
+    host, baseline = probes["host"], probes[NUMPY_BASELINE]
+    assert [out for out in portability_probe.DATA_OUTPUTS if baseline[out] != host[out]] == list(
+        portability_probe.DATA_OUTPUTS
+    )
+
+
 def test_the_probe_sees_kernel_changes_in_native_mode(tmp_path):
-    """Without portable numerics the same choices do change the models: the test above is not
-    passing because the probe is blind to kernels."""
-    hashes = {}
-    for name, env in {
-        "host": {},
-        "SSE4.1": {"DNNL_MAX_CPU_ISA": "SSE41", "ATEN_CPU_CAPABILITY": "default"},
-    }.items():
-        out = tmp_path / name
-        result = run_tool(tmp_path, sys.executable, str(PROBE), str(out), "native", **env)
-        hashes[name] = json.loads(result.stdout.strip().splitlines()[-1])
-    assert hashes["SSE4.1"]["raw_512_256/model.pt"] != hashes["host"]["raw_512_256/model.pt"]
+    """Without portable numerics the same choices do change the models: the tests above are
+    not passing because the probe is blind to kernels."""
+    host = run_probe(tmp_path / "host" / "run", "native")
+    other = run_probe(
+        tmp_path / "other" / "run",
+        "native",
+        DNNL_MAX_CPU_ISA="SSE41",
+        ATEN_CPU_CAPABILITY="default",
+    )
+    changed = {out for out in host if other[out] != host[out]}
+    assert {"raw_512_256_looped/model.pt", "raw_512_256_packed/model.pt"} <= changed

@@ -1,9 +1,10 @@
-"""CI's regression of AUC results: the embedded run against its pinned reference and dvc.lock.
+"""The AUC regression check (`python -m pipeline.repro.regression`), on made-up metrics.
 
-The slow tests run the README's main job (`snakemake --cores 2`, every table, 3 seeds) in a
-copy of the project, then check its AUCs against tests/reference/synth.json with the pinned
-tolerance and its outputs against the committed dvc.lock; and they show that the check fails
-on a real regression: one variant retrained on shuffled labels.
+A pinned run passes its own check; a drop beyond the tolerance fails naming the variant; a
+variant that was not built fails; a run with other settings is refused rather than compared;
+the command exits 1 on a regression; the committed reference is params.yaml's. The real
+embedded run against tests/reference/synth.json and dvc.lock is CI's slow
+tests/end_to_end/test_regression_embedded.py.
 """
 
 from __future__ import annotations

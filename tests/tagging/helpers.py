@@ -16,6 +16,9 @@ TAGS = ["rock", "piano", "quiet", "vocal", "drums"]
 TINY = {"conv_filters": 4, "conv_length": 3, "pool_size": 2, "dense_units": 8, "raw_filters": 8}
 FRAMES, LENGTH, STRIDE = 16, 256, 256
 WINDOW = (FRAMES - 1) * STRIDE + LENGTH  # 4096 samples, 0.256 s
+CPU = ("--device", "cpu")
+"""e2e-tag's options for the CPU: its default, auto, would take a GPU host's CUDA (tests run on
+the CPU unless they ask for CUDA, tests/conftest.py)."""
 
 
 def make_model_dir(

@@ -7,6 +7,7 @@ from pathlib import Path
 from pipeline.tagging.cli import main
 from pipeline.tagging.inference import TagResult
 from pipeline.tagging.taggram import taggram_paths
+from tests.tagging.helpers import CPU
 
 
 def _assert_png(path: Path) -> None:
@@ -19,7 +20,7 @@ def test_taggram_one_file_and_several(
 ) -> None:
     good = mixed_folder / "good.mp3"
     single = tmp_path / "taggram.png"
-    main(["--model", str(spectrogram_dir), str(good), "--taggram", str(single)])
+    main(["--model", str(spectrogram_dir), str(good), "--taggram", str(single), *CPU])
     _assert_png(single)
 
     folder = tmp_path / "taggrams"
@@ -32,6 +33,7 @@ def test_taggram_one_file_and_several(
                 "--quiet",
                 "--taggram",
                 str(folder),
+                *CPU,
             ]
         )
         == 1

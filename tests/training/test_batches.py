@@ -110,3 +110,37 @@ def test_training_sees_only_windows_of_training_clips(
     windows = np.concatenate(drawn)
     assert len(windows) == 20 * 10
     assert set(np.unique(windows).tolist()) == {5, 13}
+
+
+def _fancy_gather(source: WindowSource, clip_rows: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The gather as it was: one index per sample (slow on raw audio, ~48,000 per window)."""
+    offsets = source.index["offset"].to_numpy()[clip_rows] + starts
+    return source.array[offsets[:, None] + np.arange(source.window)[None, :]]
+
+
+@pytest.mark.parametrize("front_end", ["raw", "spectrogram"])
+def test_the_strided_gather_cuts_exactly_the_windows_of_the_indexed_gather(
+    front_end: str, tmp_path: Path
+) -> None:
+    """Evaluation's pinned scores depend on these inputs: the same values, dtype and shape,
+    from a memory-mapped cache as training opens it, up to the cache's last sample."""
+    from tests.training.engine_data import VARIANTS, source_of
+
+    source = source_of(VARIANTS[front_end], clips=6)
+    source.array.tofile(tmp_path / "cache.bin")
+    source.array = np.memmap(
+        tmp_path / "cache.bin", dtype=source.array.dtype, mode="r", shape=source.array.shape
+    )
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, len(source.index), 40)
+    rows[:2] = len(source.index) - 1  # the cache's last clip: its first and last window
+    room = source.index["count"].to_numpy()[rows] - source.window + 1
+    starts = (rng.random(40) * room).astype(np.int64)
+    starts[:2] = [0, room[1] - 1]
+
+    fast, indexed = source.gather(rows, starts), _fancy_gather(source, rows, starts)
+    assert fast.dtype == indexed.dtype and fast.shape == indexed.shape
+    assert np.array_equal(fast, indexed)
+    assert fast[1, -1].tolist() == np.asarray(source.array[-1]).tolist()
+    with pytest.raises(IndexError):  # a window past the cache's end is refused, not cut short
+        source.gather(rows[1:2], starts[1:2] + 1)

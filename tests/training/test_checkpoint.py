@@ -3,7 +3,10 @@ import pytest
 import torch
 
 from pipeline.training.checkpoint import TrainingState, resume_from_checkpoint, save_checkpoint
+from pipeline.training.sgd import MomentumSGD
 from tests.training.tiny_setup import tiny_job, tiny_run
+
+CPU = torch.device("cpu")
 
 
 def _step(run) -> None:
@@ -12,8 +15,8 @@ def _step(run) -> None:
     run.engine.step(inputs, targets, torch.nn.functional.binary_cross_entropy_with_logits)
 
 
-def _momentum(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
-    return [s["momentum_buffer"] for s in optimizer.state_dict()["state"].values()]
+def _momentum(optimizer: MomentumSGD) -> list[torch.Tensor]:
+    return optimizer.state_dict()["buffers"]
 
 
 def _same_tensors(a: dict, b: dict) -> bool:
@@ -32,11 +35,11 @@ def test_a_resumed_checkpoint_restores_networks_optimizers_generators_and_progre
         TrainingState(0.5, {"w": torch.zeros(2)}, 2, [{"update": 2, "elapsed_s": 1.5}]),
     ]
     path = tmp_path / "checkpoint.pt"
-    save_checkpoint(path, "hash", saved.engine, saved.sampler, states)
+    save_checkpoint(path, "hash", saved.engine, saved.sampler, states, device=CPU)
     expected_torch_rng = torch.get_rng_state()
 
     fresh = tiny_run(tiny_job(seeds=(4, 6), engine=engine))  # other weights and generators
-    restored = resume_from_checkpoint(path, "hash", fresh.engine, fresh.sampler, "tiny")
+    restored = resume_from_checkpoint(path, "hash", fresh.engine, fresh.sampler, "tiny", device=CPU)
 
     assert restored is not None
     assert capsys.readouterr().err == "tiny: resuming from update 2\n"
@@ -66,11 +69,11 @@ def test_no_checkpoint_restores_nothing_and_one_of_other_inputs_is_discarded(tmp
     path = tmp_path / "checkpoint.pt"
     fresh = tiny_run(tiny_job(seed=4))
     before = fresh.engine.parameters_of(0)
-    assert resume_from_checkpoint(path, "a", fresh.engine, fresh.sampler, "x") is None
+    assert resume_from_checkpoint(path, "a", fresh.engine, fresh.sampler, "x", device=CPU) is None
     assert capsys.readouterr().err == ""
 
-    save_checkpoint(path, "a", saved.engine, saved.sampler, [TrainingState()])
-    assert resume_from_checkpoint(path, "b", fresh.engine, fresh.sampler, "x") is None
+    save_checkpoint(path, "a", saved.engine, saved.sampler, [TrainingState()], device=CPU)
+    assert resume_from_checkpoint(path, "b", fresh.engine, fresh.sampler, "x", device=CPU) is None
 
     assert capsys.readouterr().err == (
         "x: discarding checkpoint.pt made from other inputs "
@@ -88,16 +91,84 @@ def test_resume_restores_the_torch_generator_from_a_cpu_byte_tensor(tmp_path, mo
     saved = tiny_run(tiny_job(seed=3))
     state = TrainingState(0.5, {"w": torch.ones(2)}, 2, [{"update": 2, "elapsed_s": 1.0}])
     path = tmp_path / "checkpoint.pt"
-    save_checkpoint(path, "k", saved.engine, saved.sampler, [state])
+    save_checkpoint(path, "k", saved.engine, saved.sampler, [state], device=CPU)
     received = []
     set_rng_state = torch.set_rng_state
     monkeypatch.setattr(torch, "set_rng_state", lambda s: (received.append(s), set_rng_state(s)))
 
     fresh = tiny_run(tiny_job(seed=4))
-    restored = resume_from_checkpoint(path, "k", fresh.engine, fresh.sampler, "x")
+    restored = resume_from_checkpoint(path, "k", fresh.engine, fresh.sampler, "x", device=CPU)
 
     assert [(s.device.type, s.dtype) for s in received] == [("cpu", torch.uint8)]
     assert restored is not None and restored[0].best_state["w"].device.type == "cpu"
+
+
+def _forbidden(*args, **kwargs):
+    raise AssertionError("a CUDA generator other than the training device's was used")
+
+
+def test_a_cpu_run_neither_saves_nor_restores_a_cuda_generator(tmp_path, monkeypatch):
+    """Asking CUDA for a generator would start CUDA (or fail without one): a CPU job never does,
+    even in a process where CUDA is already in use."""
+    for name in ("get_rng_state", "get_rng_state_all", "set_rng_state", "set_rng_state_all"):
+        monkeypatch.setattr(torch.cuda, name, _forbidden)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    saved = tiny_run(tiny_job(seed=3))
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, "k", saved.engine, saved.sampler, [TrainingState()], device=CPU)
+    assert torch.load(path, weights_only=True)["cuda_rng"] is None
+
+    fresh = tiny_run(tiny_job(seed=4))
+    assert resume_from_checkpoint(path, "k", fresh.engine, fresh.sampler, "x", device=CPU)
+
+
+def test_only_the_training_devices_cuda_generator_is_saved_and_restored(tmp_path, monkeypatch):
+    """A job keeps the generator of the GPU it trains on alone, so it resumes on a node that
+    shows fewer GPUs (there, the job's GPU may have another index)."""
+    calls = []
+    generator = torch.arange(16, dtype=torch.uint8)
+
+    def get_rng_state(device="cuda"):
+        calls.append(("get", device))
+        return generator.clone()
+
+    def set_rng_state(state, device="cuda"):
+        calls.append(("set", device, state.clone()))
+
+    monkeypatch.setattr(torch.cuda, "get_rng_state", get_rng_state)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", set_rng_state)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", _forbidden)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", _forbidden)
+    trained_on, resumed_on = torch.device("cuda", 1), torch.device("cuda", 0)
+    saved = tiny_run(tiny_job(seed=3))  # CPU networks: the device is what the checkpoint is told
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, "k", saved.engine, saved.sampler, [TrainingState()], device=trained_on)
+    assert calls == [("get", trained_on)]
+    assert torch.equal(torch.load(path, weights_only=True)["cuda_rng"], generator)
+
+    fresh = tiny_run(tiny_job(seed=4))
+    assert resume_from_checkpoint(path, "k", fresh.engine, fresh.sampler, "x", device=resumed_on)
+    [(_, device, state)] = calls[1:]
+    assert device == resumed_on and torch.equal(state, generator)
+
+
+def test_a_checkpoint_with_every_gpus_generators_is_discarded_cleanly(tmp_path, capsys):
+    """Checkpoints of the first layout held a list of every visible GPU's generator, which
+    cannot be restored where fewer GPUs show: such a checkpoint is discarded, not half used."""
+    saved = tiny_run(tiny_job(seed=3))
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, "k", saved.engine, saved.sampler, [TrainingState()], device=CPU)
+    old = torch.load(path, weights_only=True)
+    del old["format"]
+    old["cuda_rng"] = [torch.zeros(16, dtype=torch.uint8)] * 2
+    torch.save(old, path)
+
+    fresh = tiny_run(tiny_job(seed=4))
+    before = fresh.engine.parameters_of(0)
+    assert resume_from_checkpoint(path, "k", fresh.engine, fresh.sampler, "x", device=CPU) is None
+    assert "x: discarding checkpoint.pt made from other inputs" in capsys.readouterr().err
+    assert not path.exists()
+    assert _same_tensors(fresh.engine.parameters_of(0), before)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -113,16 +184,18 @@ def test_a_cuda_run_resumes_with_its_cuda_and_cpu_generators(tmp_path, engine):
     best = saved.engine.parameters_of(0)
     path = tmp_path / "checkpoint.pt"
     state = TrainingState(0.5, best, 2, [{"update": 2, "elapsed_s": 1.0}])
-    save_checkpoint(path, "k", saved.engine, saved.sampler, [state])
-    cpu_state, cuda_states = torch.get_rng_state(), torch.cuda.get_rng_state_all()
+    save_checkpoint(path, "k", saved.engine, saved.sampler, [state], device=saved.device)
+    cpu_state, cuda_state = torch.get_rng_state(), torch.cuda.get_rng_state(saved.device)
     torch.rand(7, device="cuda")
     torch.rand(7)
 
     fresh = cuda_run(4)
-    restored = resume_from_checkpoint(path, "k", fresh.engine, fresh.sampler, "x")
+    restored = resume_from_checkpoint(
+        path, "k", fresh.engine, fresh.sampler, "x", device=fresh.device
+    )
 
     assert restored is not None
     assert torch.equal(torch.get_rng_state(), cpu_state)
-    assert all(map(torch.equal, torch.cuda.get_rng_state_all(), cuda_states))
+    assert torch.equal(torch.cuda.get_rng_state(fresh.device), cuda_state)
     assert all(t.device.type == "cpu" for t in restored[0].best_state.values())
     assert _same_tensors(fresh.engine.parameters_of(0), saved.engine.parameters_of(0))

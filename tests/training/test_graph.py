@@ -3,6 +3,9 @@ graph) trains as the same step run eagerly. Skipped without a GPU: CI has none."
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
 import torch
 
@@ -13,6 +16,25 @@ from tests.training.engine_data import VARIANTS, builder, source_of
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 UPDATES = 300
+
+
+@pytest.fixture(autouse=True)
+def deterministic_like_training(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The CUDA side of training's setup (pipeline.determinism.configure_torch): deterministic
+    algorithms, with cuBLAS's workspace setting that they require. Without it the eager and
+    graphed runs could differ by atomics' order (a flaky test run alone), and once another
+    test had switched the mode on, cuBLAS would refuse to run unless the setting is there.
+    The setting must precede CUDA's first use of cuBLAS (tests/conftest.py sets it at import);
+    the mode is restored afterwards, so later tests see the one they had."""
+    if "CUBLAS_WORKSPACE_CONFIG" not in os.environ:
+        monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
 
 
 def _train(front_end: str, graphed: bool) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor]:
@@ -38,6 +60,7 @@ def _train(front_end: str, graphed: bool) -> tuple[list[dict[str, torch.Tensor]]
 
 @pytest.mark.parametrize("front_end", VARIANTS)
 def test_the_graphed_step_trains_as_the_eager_step(front_end):
+    assert torch.are_deterministic_algorithms_enabled()
     eager, eager_loss = _train(front_end, graphed=False)
     graphed, graphed_loss = _train(front_end, graphed=True)
     assert UPDATES > WARMUP_STEPS + 1

@@ -30,8 +30,8 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, en
     path = tmp_path / "checkpoint.pt"
     save = loop.save_checkpoint
 
-    def save_then_stop(*args):
-        save(*args)
+    def save_then_stop(*args, **kwargs):
+        save(*args, **kwargs)
         if args[-1][0].update == 4:
             raise Interrupted
 
@@ -41,7 +41,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, en
     monkeypatch.undo()
 
     run = tiny_run(job)
-    states = resume_from_checkpoint(path, "h", run.engine, run.sampler, "tiny")
+    states = resume_from_checkpoint(path, "h", run.engine, run.sampler, "tiny", device=run.device)
     assert states is not None and [s.update for s in states] == [4, 4]
     loop._train_loop(job, run, states, path, "h", progress=False)
 

@@ -65,3 +65,46 @@ def test_batches_never_span_two_clips_and_start_at_each_clips_first_window():
     clip_ids = np.array([7, 7, 7, 7, 7, 3, 3, 9])
     batches = [(s.start, s.stop) for s in clip_batches(clip_ids, 2)]
     assert batches == [(0, 2), (2, 4), (4, 5), (5, 7), (7, 8)]
+
+
+def test_several_models_share_each_batch_and_score_as_each_alone(monkeypatch) -> None:
+    """Validation predicts every seed from one pass over the windows: each batch is cut once,
+    and each model's scores are the bits it gives alone (pinned hashes depend on them)."""
+    from pipeline.training.predict import clip_predictions_of_models
+    from tests.training.engine_data import VARIANTS, builder, source_of
+
+    source = source_of(VARIANTS["raw"], clips=9)
+    source.index["split"] = "valid"
+    window, count = source.window, source.index["count"].to_numpy()
+    windows = pd.DataFrame(
+        [
+            {"clip_id": clip, "split": "valid", "start_sample": start}
+            for clip, n in zip(source.index["clip_id"], count, strict=True)
+            for start in range(0, n - window + 1, window // 2)
+        ]
+    )
+    torch.manual_seed(0)
+    models = [builder(VARIANTS["raw"])() for _ in range(3)]
+    cuts = []
+    gather = WindowSource.gather
+
+    def counted(self: WindowSource, *arguments: np.ndarray) -> np.ndarray:
+        cuts.append(1)
+        return gather(self, *arguments)
+
+    monkeypatch.setattr(WindowSource, "gather", counted)
+
+    cpu = torch.device("cpu")
+    clip_ids, shared, labels = clip_predictions_of_models(
+        models, source, windows, "valid", batch_size=3, device=cpu
+    )
+    batches = len(cuts)
+    alone = [
+        clip_predictions(m, source, windows, "valid", batch_size=3, device=cpu) for m in models
+    ]
+
+    assert len(cuts) == 4 * batches and batches > len(source.index)  # once each, not per model
+    assert len(shared) == 3 and not np.array_equal(shared[0], shared[1])
+    for (ids, scores, own_labels), together in zip(alone, shared, strict=True):
+        assert np.array_equal(ids, clip_ids) and np.array_equal(own_labels, labels)
+        assert np.array_equal(scores, together)

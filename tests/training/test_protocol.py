@@ -60,7 +60,7 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
 def _script_validation(monkeypatch: pytest.MonkeyPatch, aucs: list[float]) -> None:
     """Make the loop see these validation AUCs, one per validation, in order."""
     remaining = iter(aucs)
-    monkeypatch.setattr(loop, "mean_auc", lambda table: next(remaining))
+    monkeypatch.setattr(loop, "mean_roc_auc", lambda labels, scores: next(remaining))
 
 
 def test_the_best_validation_parameters_are_kept_not_the_last(

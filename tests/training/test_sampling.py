@@ -25,7 +25,10 @@ def test_the_device_gather_returns_exactly_the_windows_of_the_numpy_gather(front
     starts = (rng.random(picks.shape) * room).astype(np.int64)
     starts[0, 0], starts[0, 1] = 0, room[0, 1] - 1  # a clip's first and last window
 
-    on_device = resident.gather(torch.from_numpy(picks).to(device), torch.from_numpy(starts))
+    on_device = resident.gather(
+        torch.from_numpy(picks).to(device), torch.from_numpy(starts).to(device)
+    )
+    assert on_device.device.type == device
     expected = source.gather(train_rows[picks].reshape(-1), starts.reshape(-1))
     assert on_device.dtype == torch.from_numpy(expected).dtype
     assert np.array_equal(on_device.cpu().numpy().reshape(expected.shape), expected)

@@ -13,6 +13,10 @@ if DATASET == "synth":
         threads: rule_threads("synth")
         resources:
             **rule_resources("synth"),
+        log:
+            str(PATHS.job_log("synth_dataset", "synth_dataset")),
+        benchmark:
+            str(PATHS.job_benchmark("synth_dataset", "synth_dataset")),
         script:
             "../scripts/synth_dataset.py"
 
@@ -29,6 +33,10 @@ elif DATASET == "mtat":
             base_url=config["mtat_base_url"],
         resources:
             **rule_resources("mtat_metadata"),
+        log:
+            str(PATHS.job_log("mtat_metadata", "mtat_metadata")),
+        benchmark:
+            str(PATHS.job_benchmark("mtat_metadata", "mtat_metadata")),
         script:
             "../scripts/mtat_metadata.py"
 
@@ -41,10 +49,14 @@ rule audio_ready:
         str(PATHS.audio_ready),
     params:
         dataset=DATASET,
-        raw=str(RAW),
+        raw=lambda wildcards: str(RAW),  # where the audio is: MTAT's verified metadata is not there
         base_url=config["mtat_base_url"] if DATASET == "mtat" else None,
     resources:
         **rule_resources("audio_ready"),
+    log:
+        str(PATHS.job_log("audio_ready", "audio_ready")),
+    benchmark:
+        str(PATHS.job_benchmark("audio_ready", "audio_ready")),
     script:
         "../scripts/audio_ready.py"
 
@@ -59,6 +71,10 @@ rule split:
         split=config["split"],
     resources:
         **rule_resources("split"),
+    log:
+        str(PATHS.job_log("split", "split")),
+    benchmark:
+        str(PATHS.job_benchmark("split", "split")),
     script:
         "../scripts/split.py"
 
@@ -78,5 +94,9 @@ rule decode_audio:
     threads: rule_threads("decode_audio")
     resources:
         **rule_resources("decode_audio"),
+    log:
+        str(PATHS.job_log("decode_audio", "decode_audio")),
+    benchmark:
+        str(PATHS.job_benchmark("decode_audio", "decode_audio")),
     script:
         "../scripts/decode_audio.py"

@@ -9,8 +9,13 @@ rule windows:
         windows=f"{PROCESSED}/windows_{{length}}_{{stride}}.csv",
     params:
         audio=config["audio"],
+    priority: CACHE_PRIORITY
     resources:
         **rule_resources("windows"),
+    log:
+        str(PATHS.job_log("windows", "{length}_{stride}")),
+    benchmark:
+        str(PATHS.job_benchmark("windows", "{length}_{stride}")),
     script:
         "../scripts/windows.py"
 
@@ -26,7 +31,12 @@ rule mel_cache:
     params:
         audio=config["audio"],
     threads: rule_threads("mel_cache")
+    priority: CACHE_PRIORITY
     resources:
         **rule_resources("mel_cache"),
+    log:
+        str(PATHS.job_log("mel_cache", "{length}_{stride}")),
+    benchmark:
+        str(PATHS.job_benchmark("mel_cache", "{length}_{stride}")),
     script:
         "../scripts/mel_cache.py"

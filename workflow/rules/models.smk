@@ -22,8 +22,13 @@ rule train:
         audio=config["audio"],
         evaluation=config["evaluation"],  # validation's batch size
     threads: config["training"]["threads"]
+    priority: lambda wildcards: TRAIN_PRIORITY[wildcards.variant]
     resources:
         **rule_resources("train"),
+    log:
+        str(PATHS.job_log("train", "{variant}")),
+    benchmark:
+        str(PATHS.job_benchmark("train", "{variant}")),
     script:
         "../scripts/train.py"
 
@@ -48,5 +53,9 @@ rule evaluate:
     threads: config["training"]["threads"]
     resources:
         **rule_resources("evaluate"),
+    log:
+        str(PATHS.job_log("evaluate", "{variant}")),
+    benchmark:
+        str(PATHS.job_benchmark("evaluate", "{variant}")),
     script:
         "../scripts/evaluate.py"

@@ -22,6 +22,10 @@ rule table:
         table="|".join(TABLES),
     resources:
         **rule_resources("table"),
+    log:
+        str(PATHS.job_log("table", "{table}")),
+    benchmark:
+        str(PATHS.job_benchmark("table", "{table}")),
     script:
         "../scripts/table.py"
 
@@ -43,5 +47,9 @@ rule figures:
         figures=config["experiments"]["figures"],
     resources:
         **rule_resources("figures"),
+    log:
+        str(PATHS.job_log("figures", "figures")),
+    benchmark:
+        str(PATHS.job_benchmark("figures", "figures")),
     script:
         "../scripts/figures.py"

@@ -1,5 +1,7 @@
 """Snakemake wiring: make the dataset's audio available."""
 
 from pipeline import stages
+from pipeline.job_log import output_to
 
-stages.audio_ready(snakemake.config)
+with output_to(snakemake.log[0]):
+    stages.audio_ready(snakemake.config)

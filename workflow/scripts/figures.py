@@ -1,5 +1,7 @@
 """Snakemake wiring: the filter figures and training curves."""
 
 from pipeline import stages
+from pipeline.job_log import output_to
 
-stages.figures(snakemake.config)
+with output_to(snakemake.log[0]):
+    stages.figures(snakemake.config)

@@ -1,5 +1,7 @@
 """Snakemake wiring: fetch or verify MTAT's metadata."""
 
 from pipeline import stages
+from pipeline.job_log import output_to
 
-stages.mtat_metadata(snakemake.config)
+with output_to(snakemake.log[0]):
+    stages.mtat_metadata(snakemake.config)

@@ -1,5 +1,9 @@
 """Snakemake wiring: consecutive evaluation windows of one (length, stride) pair."""
 
 from pipeline import stages
+from pipeline.job_log import output_to
 
-stages.windows(snakemake.config, int(snakemake.wildcards.length), int(snakemake.wildcards.stride))
+with output_to(snakemake.log[0]):
+    stages.windows(
+        snakemake.config, int(snakemake.wildcards.length), int(snakemake.wildcards.stride)
+    )

@@ -72,7 +72,7 @@ def log_mel_spectrogram(
     by CPU, and float32 results that differ in their last bit round to different float16
     values about once in 10,000. In float64 the kernels still differ, but by ~1e-16, which
     practically never reaches a float16 (or float32) rounding boundary, so the cache is the same
-    on every CPU (tests/features/test_portability.py builds it under other kernels).
+    on every CPU (tests/repro/test_portability.py builds it under other kernels).
     """
     if audio.dtype == np.int16:
         audio = audio.astype(np.float64) / 32768.0

@@ -160,14 +160,15 @@ def _diagnose(root: Path) -> list[str]:
     from pipeline.repro.regression import RegressionError, load_reference
 
     lines = []
-    if load_params(root / "params.yaml")["numerics"] != "portable":
+    mode = load_params(root / "params.yaml")["numerics"]
+    if mode != "portable":
         lines.append("params.yaml sets `numerics: native`: the pins are portable numerics")
     try:
         pinned = load_reference(root)["numerics"]
     except RegressionError:  # no reference pinned beside this lock: nothing to compare
         return lines
     differ = {
-        k: (pinned.get(k), v) for k, v in numerics_fingerprint().items() if pinned.get(k) != v
+        k: (pinned.get(k), v) for k, v in numerics_fingerprint(mode).items() if pinned.get(k) != v
     }
     if differ:
         lines.append(

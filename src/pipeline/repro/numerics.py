@@ -50,20 +50,41 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def numerics_fingerprint() -> dict[str, Any]:
-    """Library versions and the SIMD kernels they chose: equal fingerprints, equal bits."""
+def numerics_fingerprint(mode: str | None = None) -> dict[str, Any]:
+    """Library versions and the SIMD kernels they chose: equal fingerprints, equal bits.
+
+    ``mode`` (portable or native) first configures torch as the pipeline's steps do, so the
+    fingerprint names the kernels a step runs, not a bare interpreter's; it must then be
+    called before the process's first tensor operation. Without it, the process's current
+    choices are read.
+    """
     import numpy as np
     import soundfile
     import torch
 
+    from pipeline import pinned_blas
+    from pipeline.determinism import NumericsError, configure_torch, mkl_branch
+
+    refused = None
+    if mode is not None:
+        try:
+            configure_torch(mode, threads=1)
+        except NumericsError as error:
+            refused = str(error)
     dispatch, features = _numpy_cpu_tables()
-    return {
+    products = pinned_blas.active()
+    fingerprint = {
         "machine": platform.machine(),
         "numpy": np.__version__,
         "numpy_dispatch": sorted(f for f in dispatch if features.get(f)),
         "openblas": _openblas_architecture(),
         "torch": torch.__version__,
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "mkl_branch": mkl_branch(),
+        "pinned_products": products.describe() if products else None,
         "soundfile": soundfile.__version__,
         "libsndfile": soundfile.__libsndfile_version__,
     }
+    if mode is not None:
+        fingerprint["numerics"] = mode if refused is None else f"{mode} refused: {refused}"
+    return fingerprint

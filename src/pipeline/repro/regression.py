@@ -102,7 +102,7 @@ def pin(
         "what": "mean test ROC-AUC over seeds of every variant of the embedded run",
         "tolerance": tolerance,
         "settings": run_settings(params),
-        "numerics": numerics_fingerprint(),
+        "numerics": numerics_fingerprint(params["numerics"]),
         "variants": variants,
     }
     atomic.write_text(path, json.dumps(reference, indent=2) + "\n")

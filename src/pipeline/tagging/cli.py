@@ -7,7 +7,8 @@
 A file that cannot be used (missing, empty, undecodable, truncated, shorter than one window)
 is reported as ``error: PATH: reason`` on stderr and the others are still tagged; the exit
 status is then 1. Usage errors (such as a model directory without ``config.json`` and
-``model.pt``) exit with status 2.
+``model.pt``, or a model trained with portable numerics on a CPU without AVX2 unless
+``--numerics native`` is given) exit with status 2.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pipeline.determinism import NUMERICS_MODES
 from pipeline.tagging.formats import FORMATS
 from pipeline.tagging.inference import find_audio, tag_files
 from pipeline.tagging.models import UsageError
@@ -64,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="CPU threads (default 1, as evaluation: then scores equal evaluation's exactly)",
     )
+    parser.add_argument(
+        "--numerics",
+        choices=NUMERICS_MODES,
+        help="CPU kernels (default: the model's own, from config.json, so scores equal "
+        "evaluation's); native: this CPU's own, e.g. for a model trained with portable "
+        "numerics on a CPU without AVX2 (scores may differ in their last digits)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -83,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             device=args.device,
             threads=args.threads,
             progress=len(files) > 1 and not args.quiet,
+            numerics=args.numerics,
         )
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)

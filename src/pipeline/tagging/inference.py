@@ -30,10 +30,10 @@ from tqdm import tqdm
 
 from pipeline.constants import SAMPLE_RATE
 from pipeline.data.audio import UnusableAudio, decode_clip, to_int16
-from pipeline.determinism import NumericsError, configure_torch
+from pipeline.determinism import NUMERICS_MODES, NumericsError, configure_torch
 from pipeline.features.mel import log_mel_spectrogram, n_frames
 from pipeline.metrics import average_windows
-from pipeline.tagging.models import load_models, resolve_device, trained_numerics
+from pipeline.tagging.models import UsageError, load_models, resolve_device, trained_numerics
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".wav", ".flac", ".ogg", ".aiff", ".aif", ".au"})
 """Files picked up when a folder is given (case-insensitive); a file named explicitly is
@@ -170,6 +170,7 @@ def tag_files(
     device: str = "auto",
     threads: int = 1,
     progress: bool = False,
+    numerics: str | None = None,
 ) -> list[TagResult]:
     """Tag every audio file in ``paths`` (files or folders), in :func:`find_audio` order.
 
@@ -177,11 +178,18 @@ def tag_files(
     folder does not stop the rest; a bad model directory raises
     :class:`pipeline.tagging.models.UsageError`. ``threads`` is 1 by default, as in
     evaluation: MKL's reproducible mode gives the same bits only for the same thread count.
+    ``numerics`` None runs the kernels the model was trained with (config.json), and a
+    process that cannot have them is a usage error; ``"native"`` runs this CPU's own.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    if numerics is not None and numerics not in NUMERICS_MODES:
+        raise UsageError(f"numerics {numerics!r}: use one of {', '.join(NUMERICS_MODES)}")
     torch_device = resolve_device(device)
-    _use_training_numerics(trained_numerics(model_dir), threads)
+    trained = trained_numerics(model_dir)
+    _use_numerics(
+        numerics or trained, threads, model_dir, asked=numerics is not None, device=torch_device
+    )
     models, config = load_models(model_dir, torch_device)
     files = find_audio(paths)
     results = [TagResult(str(path), list(config["tags"])) for path in files]
@@ -209,10 +217,50 @@ def tag_files(
     return results
 
 
-def _use_training_numerics(mode: str, threads: int) -> None:
-    """The kernels the model was trained and evaluated with; a warning when that is too late
-    in this process (scores may then differ from evaluation's in their last digits)."""
+def _use_numerics(
+    mode: str, threads: int, model_dir: str | Path, asked: bool, device: torch.device
+) -> None:
+    """Run the kernels ``mode`` names (the model's own unless ``asked`` for), so that a test
+    clip gets the very score evaluation gave it; a process that cannot have them is a usage
+    error saying what to do, not scores that quietly differ from evaluation's."""
     try:
-        configure_torch(mode, threads)
+        configure_torch(mode, threads, device=str(device))
     except NumericsError as error:
-        print(f"warning: {error}", file=sys.stderr)
+        wanted = (
+            "--numerics portable asks for portable numerics"
+            if asked
+            else "it was trained with portable numerics"
+        )
+        raise UsageError(f"model {model_dir}: {wanted}{_portable_numerics_fix(error)}") from error
+
+
+_NATIVE_FIX = (
+    "pass --numerics native (from Python: tag_files(..., numerics='native')) to tag with this "
+    "CPU's own kernels; scores may then differ from evaluation's in their last digits"
+)
+"""The way out when portable numerics cannot be had: tagging still works, only not to the bit."""
+
+
+def _portable_numerics_fix(error: NumericsError) -> str:
+    """Why portable numerics cannot be had here, and the fix: no AVX2 on this CPU can only be
+    worked around; kernels chosen too early need a fresh process."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    if not _cpu_has_avx2():
+        return (
+            f", which need a CPU with AVX2, and this CPU lacks it (torch runs its {capability} "
+            f"kernels); {_NATIVE_FIX}"
+        )
+    if capability != "AVX2":
+        return (
+            f" (ATen's AVX2 kernels), but torch already chose its {capability} kernels in this "
+            "process: a tensor operation ran before tag_files. Run e2e-tag in a fresh process "
+            f"(from Python: call tag_files before any other torch work), or {_NATIVE_FIX}"
+        )
+    return f", which this process cannot have ({error}); to tag anyway, {_NATIVE_FIX}"
+
+
+def _cpu_has_avx2() -> bool:
+    """Whether the CPU has AVX2, whatever kernels torch chose (a private torch probe; assumed
+    present where this torch lacks it, so a fresh process is suggested rather than native)."""
+    probe = getattr(torch.cpu, "_is_avx2_supported", None)
+    return True if probe is None else bool(probe())

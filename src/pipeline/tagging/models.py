@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from pipeline.determinism import NUMERICS_MODES
 from pipeline.training.networks import load_trained, select_device
 
 INPUT_KEYS = ("front_end", "length", "stride", "window_frames", "window_samples", "min_n_fft")
@@ -19,7 +20,8 @@ INPUT_KEYS = ("front_end", "length", "stride", "window_frames", "window_samples"
 
 
 class UsageError(ValueError):
-    """A model directory that is not a trained model, or an unusable device (exit 2)."""
+    """A model directory that is not a trained model, an unusable device, or kernels this
+    process cannot have (exit 2)."""
 
 
 def model_dirs(model_dir: str | Path) -> list[Path]:
@@ -35,12 +37,44 @@ def model_dirs(model_dir: str | Path) -> list[Path]:
 
 def trained_numerics(model_dir: str | Path) -> str:
     """The numerics the (first) model was trained with, read before any network is built:
-    torch fixes its kernels at its first operation. Models from before the setting: native."""
-    config_path = model_dirs(model_dir)[0] / "config.json"
+    torch fixes its kernels at its first operation.
+
+    A config.json without ``numerics`` was written before the setting existed, when every
+    model was trained with torch's own kernels: it means ``native``. A folder that is not a
+    trained model, a config.json that cannot be read or parsed, or a value that is not a
+    numerics mode is a :class:`UsageError`, never a guess.
+    """
+    first = model_dirs(model_dir)[0]
+    _require_model_files(first)
+    config_path = first / "config.json"
+    numerics = read_config(config_path).get("numerics", "native")
+    if numerics not in NUMERICS_MODES:
+        raise UsageError(
+            f"{config_path}: numerics {numerics!r} is not one of {', '.join(NUMERICS_MODES)}; "
+            "this config.json was not written by this project's training: retrain the model, "
+            "or pass a folder written by training"
+        )
+    return numerics
+
+
+def read_config(config_path: Path) -> dict[str, Any]:
+    """A model's config.json as a dict; a file that cannot be read or is not a JSON object
+    is a :class:`UsageError` naming it, since nothing about the model can be trusted then."""
+    fix = "restore it from training's outputs (e.g. `dvc checkout`) or retrain the model"
     try:
-        return str(json.loads(config_path.read_text()).get("numerics", "native"))
-    except (OSError, ValueError):
-        return "native"  # load_models reports what is wrong with the folder
+        config = json.loads(config_path.read_text())
+    except OSError as error:
+        raise UsageError(
+            f"{config_path}: cannot be read ({error.strerror or error}); make it readable, or {fix}"
+        ) from error
+    except ValueError as error:  # invalid JSON, or bytes that are not UTF-8
+        raise UsageError(f"{config_path}: not valid JSON ({_one_line(error)}); {fix}") from error
+    if not isinstance(config, dict):
+        raise UsageError(
+            f"{config_path}: holds a JSON {type(config).__name__}, not the object training "
+            f"writes; {fix}"
+        )
+    return config
 
 
 def load_models(
@@ -68,13 +102,7 @@ def load_model(
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """:func:`pipeline.training.networks.load_trained`, with a usage error saying what DIR holds."""
     model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file() or not (model_dir / "model.pt").is_file():
-        what = "does not exist" if not model_dir.is_dir() else "is not a trained model"
-        raise UsageError(
-            f"model directory {model_dir} {what}: it should contain config.json and model.pt "
-            "written by training (or one such folder per seed), e.g. "
-            "models/synth/spectrogram_512_256"
-        )
+    _require_model_files(model_dir)
     try:
         return load_trained(model_dir, device)
     except Exception as error:  # unpickling arbitrary bytes can raise almost any exception
@@ -82,6 +110,17 @@ def load_model(
             f"{model_dir / 'model.pt'}: not a trained model matching the config.json beside it "
             f"({_one_line(error)}); retrain it, or pass a folder written by training"
         ) from error
+
+
+def _require_model_files(model_dir: Path) -> None:
+    """A usage error saying what a model directory should hold, when it does not."""
+    if not (model_dir / "config.json").is_file() or not (model_dir / "model.pt").is_file():
+        what = "does not exist" if not model_dir.is_dir() else "is not a trained model"
+        raise UsageError(
+            f"model directory {model_dir} {what}: it should contain config.json and model.pt "
+            "written by training (or one such folder per seed), e.g. "
+            "models/synth/spectrogram_512_256"
+        )
 
 
 def _one_line(error: Exception, limit: int = 200) -> str:

@@ -4,6 +4,10 @@ A checkpoint holds the networks and optimisers of every seed of a job (its engin
 generators and each seed's progress so far, under the resume key of the inputs it was made
 from (see ``training.loop``). It is resumed only when that key matches; a checkpoint made from
 other inputs is deleted and the job starts over, so one model never mixes updates of two runs.
+
+Of the CUDA generators only the training device's is kept: it is the one training draws from
+(the graphed engine's batches), and the others may not exist when the job resumes on a node
+that shows fewer GPUs.
 """
 
 from __future__ import annotations
@@ -42,23 +46,43 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     atomic.write_bytes(path, buffer.getvalue())
 
 
-def _cuda_rng_states() -> list[torch.Tensor] | None:
-    """The CUDA generators' states when this process uses CUDA (asking would start it)."""
-    return torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+FORMAT = 2
+"""The checkpoint layout: 2 keeps the training device's CUDA generator alone (``cuda_rng``), 1
+(unnumbered) kept a list of every visible GPU's; a checkpoint of another layout is discarded."""
+
+
+def _cuda_rng_state(device: torch.device) -> torch.Tensor | None:
+    """The state of the CUDA generator training draws from: the training device's; ``None``
+    on the CPU, where no CUDA generator is used (and asking would start CUDA)."""
+    return torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
+def _restore_cuda_rng(state: torch.Tensor | None, device: torch.device) -> None:
+    """Put the training device's generator back; a CPU run has none to restore."""
+    if state is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state, device)
 
 
 def save_checkpoint(
-    path: Path, key: str, engine: Any, sampler: Any, states: list[TrainingState]
+    path: Path,
+    key: str,
+    engine: Any,
+    sampler: Any,
+    states: list[TrainingState],
+    *,
+    device: torch.device,
 ) -> None:
     """Everything :func:`resume_from_checkpoint` needs to continue bit for bit: the engine's
-    networks and optimisers, the samplers' and torch's generators, and each seed's progress."""
+    networks and optimisers, the samplers' and torch's generators (the CPU's and the training
+    ``device``'s), and each seed's progress."""
     atomic_torch_save(
         {
+            "format": FORMAT,
             "key": key,
             "engine": engine.state(),
             "sampler": sampler.state(),
             "torch_rng": torch.get_rng_state(),
-            "cuda_rng": _cuda_rng_states(),
+            "cuda_rng": _cuda_rng_state(device),
             "seeds": [
                 {
                     "best_auc": state.best_auc,
@@ -74,11 +98,12 @@ def save_checkpoint(
 
 
 def resume_from_checkpoint(
-    path: Path, key: str, engine: Any, sampler: Any, name: str
+    path: Path, key: str, engine: Any, sampler: Any, name: str, *, device: torch.device
 ) -> list[TrainingState] | None:
-    """Restore the engine and generators from a checkpoint of the same ``key`` and return each
-    seed's progress; ``None`` (nothing restored) when there is none. A checkpoint of another
-    key is deleted. Either outcome is reported on stderr, prefixed with ``name``.
+    """Restore the engine and generators (the CPU's and the training ``device``'s) from a
+    checkpoint of the same ``key`` and return each seed's progress; ``None`` (nothing restored)
+    when there is none. A checkpoint of another key or layout (:data:`FORMAT`) is deleted.
+    Either outcome is reported on stderr, prefixed with ``name``.
 
     Everything is loaded onto the CPU: the generator states must be CPU tensors, the best
     parameters stay where an uninterrupted run keeps them (so model.pt is the same), and
@@ -87,7 +112,7 @@ def resume_from_checkpoint(
     if not path.exists():
         return None
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if checkpoint.get("key") != key:
+    if checkpoint.get("key") != key or checkpoint.get("format") != FORMAT:
         path.unlink()
         print(
             f"{name}: discarding {path.name} made from other inputs "
@@ -98,8 +123,7 @@ def resume_from_checkpoint(
     engine.restore(checkpoint["engine"])
     sampler.restore(checkpoint["sampler"])
     torch.set_rng_state(checkpoint["torch_rng"])
-    if checkpoint["cuda_rng"] is not None:
-        torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
+    _restore_cuda_rng(checkpoint["cuda_rng"], device)
     states = [
         TrainingState(seed["best_auc"], seed["best_state"], seed["update"], seed["history"])
         for seed in checkpoint["seeds"]

@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from pipeline.training.sgd import MomentumSGD
+
 ENGINES = ("auto", "looped", "packed", "graphed")
 """``training.engine``: auto (looped on a CPU, graphed on CUDA), looped, packed, or graphed
 (packed, data resident on the device and the whole step in one CUDA graph; CUDA only)."""
@@ -63,8 +65,7 @@ class LoopedSeeds:
     def __init__(self, networks: list[nn.Module], learning_rate: float, momentum: float) -> None:
         self.networks = networks
         self.optimizers = [
-            torch.optim.SGD(net.parameters(), lr=learning_rate, momentum=momentum)
-            for net in networks
+            MomentumSGD(net.parameters(), lr=learning_rate, momentum=momentum) for net in networks
         ]
 
     def step(self, inputs: torch.Tensor, targets: torch.Tensor, loss: Loss) -> torch.Tensor:
@@ -126,7 +127,7 @@ class PackedSeeds:
         parameters, _ = stack_module_state(networks)
         self.parameters: dict[str, torch.Tensor] = parameters
         self.skeleton = copy.deepcopy(networks[0]).to("meta")
-        self.optimizer = torch.optim.SGD(
+        self.optimizer = MomentumSGD(
             list(parameters.values()), lr=learning_rate, momentum=momentum
         )
         self.views = [_SeedView(self, k) for k in range(len(networks))]

@@ -1,8 +1,9 @@
 """The whole training step in one CUDA graph: draw, gather, forward, backward and SGD.
 
 At minibatch 10 a step is a few hundred small kernels, and launching them costs more than
-running them; replaying a captured graph launches them all at once (about 14x the updates per
-second of the eager loop on an H100, ``../shared/notes/gpu-training-throughput.md``).
+running them; replaying a captured graph launches them all at once. How much that gains on a
+given GPU is what ``benchmarks/train_throughput.py --device cuda`` measures (no GPU has run it
+for this repository yet).
 
 The recipe is PyTorch's whole-network capture: a few eager steps on a side stream first (SGD
 creates its momentum buffers at its first step, and capture must not allocate them), then one

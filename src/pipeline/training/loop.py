@@ -29,7 +29,7 @@ from pipeline import atomic
 from pipeline.code_deps import PACKAGE_DIR, code_files
 from pipeline.config import Variant, canonical_json
 from pipeline.determinism import configure_torch
-from pipeline.metrics import mean_auc, per_tag_auc
+from pipeline.metrics import mean_roc_auc
 from pipeline.settings import AudioSettings, EvaluationSettings, ModelSizes, TrainingSettings
 from pipeline.training.batches import WindowSource, load_window_source
 from pipeline.training.checkpoint import (
@@ -51,7 +51,7 @@ from pipeline.training.networks import (
     save_trained,
     select_device,
 )
-from pipeline.training.predict import clip_predictions
+from pipeline.training.predict import clip_predictions_of_models
 from pipeline.training.sampling import DeviceSampler, DeviceWindows, HostSampler
 
 HISTORY_COLUMNS = ["update", "train_loss", "valid_auc", "best", "elapsed_s"]
@@ -107,8 +107,10 @@ def _frame_digest(frame: pd.DataFrame) -> str:
 def _array_digest(array: np.ndarray) -> str:
     """A cache on disk by its file's size and modification time, not its bytes: reading
     MagnaTagATune's ~19 GB of audio at every start would cost minutes. Conservative: a
-    rebuilt cache discards a checkpoint even when its bytes came out the same. An array in
-    memory (tests) by its bytes."""
+    rebuilt cache discards a checkpoint even when its bytes came out the same. Blind to a
+    cache rewritten to the same size within one mtime tick, and to bytes edited in place
+    with the mtime put back; the pipeline's own runs do neither, as they write a cache whole
+    into a new file and rename it. An array in memory (tests) by its bytes."""
     if isinstance(array, np.memmap) and array.filename is not None:
         stat = Path(array.filename).stat()
         return f"{stat.st_size}:{stat.st_mtime_ns}"
@@ -129,8 +131,9 @@ def _resume_key(job: TrainingJob, run: TrainingRun) -> str:
 
     Covers the settings (every seed's config.json: variant, model sizes, profile, seed, tags
     and numerics; the engine, device and thread count), the data (the cache index, the cache
-    file, the labels and the validation windows) and the training code, so a rerun after any
-    of them changed starts over instead of finishing one model with updates of two runs.
+    file, the labels and the validation windows), the training code and the torch and numpy
+    versions, so a rerun after any of them changed starts over instead of finishing one model
+    with updates of two runs.
     """
     parts = {
         "config": _sha256(canonical_json(run.configs).encode()),
@@ -142,6 +145,10 @@ def _resume_key(job: TrainingJob, run: TrainingRun) -> str:
         "labels": _sha256(np.ascontiguousarray(run.source.labels).tobytes()),
         "windows": _frame_digest(run.windows),
         "code": _code_digest(),
+        # The libraries whose kernels and generators compute every update: a resume under
+        # other versions would match neither version's uninterrupted run.
+        "torch": str(torch.__version__),
+        "numpy": np.__version__,
     }
     return _sha256(canonical_json(parts).encode())
 
@@ -172,8 +179,8 @@ def _setup(
     """Fix the numerics, open the data and build each seed's network and optimiser (each
     network from torch's generator seeded with its seed)."""
     variant, profile = job.variant, job.training.profile
-    configure_torch(job.training.numerics, job.training.threads)
-    device = select_device(job.training.device, "training.device")
+    device = select_device(job.training.device, "training.device")  # no tensor operation
+    configure_torch(job.training.numerics, job.training.threads, device=str(device))
     engine_name = resolve_engine(job.training.engine, device)
     frames = job.audio.frames(variant.length, variant.stride)
     source = load_window_source(variant, split_path, audio_stem, mel_stem, frames)
@@ -227,19 +234,22 @@ def _validate(
 
     On a CPU a clip's windows are predicted in batches of their own (the evaluation's bits);
     on a GPU in batches of ``evaluation.batch_size`` windows across clips, which is faster.
+    Each batch is cut from the cache once and predicted by every seed (the windows never
+    change, but holding them for the whole job would cost ~1.3 GB of raw audio on MTAT).
     """
+    networks = [run.engine.network(k) for k in range(len(states))]
+    _, seed_scores, labels = clip_predictions_of_models(
+        networks,
+        run.source,
+        run.windows,
+        "valid",
+        job.evaluation.batch_size,
+        run.device,
+        clip_aligned=run.device.type == "cpu",
+    )
     aucs, improved = [], []
-    for k, state in enumerate(states):
-        _, scores, labels = clip_predictions(
-            run.engine.network(k),
-            run.source,
-            run.windows,
-            "valid",
-            job.evaluation.batch_size,
-            run.device,
-            clip_aligned=run.device.type == "cpu",
-        )
-        valid_auc = mean_auc(per_tag_auc(labels, scores, run.source.tags))
+    for k, (state, scores) in enumerate(zip(states, seed_scores, strict=True)):
+        valid_auc = mean_roc_auc(labels, scores)
         improved.append(bool(valid_auc > state.best_auc))
         if improved[-1]:
             state.best_auc = float(valid_auc)
@@ -299,7 +309,9 @@ def _train_loop(
             running.zero_()
             count = 0
             bar.set_postfix(loss=f"{np.mean(losses):.4f}", valid_auc=f"{np.mean(aucs):.4f}")
-            save_checkpoint(checkpoint_path, key, run.engine, run.sampler, states)
+            save_checkpoint(
+                checkpoint_path, key, run.engine, run.sampler, states, device=run.device
+            )
     bar.close()
 
 
@@ -343,7 +355,7 @@ def train_variant(
     checkpoint_path = variant_dir / "checkpoint.pt"
     key = _resume_key(job, run)
     states = resume_from_checkpoint(
-        checkpoint_path, key, run.engine, run.sampler, job_name(job)
+        checkpoint_path, key, run.engine, run.sampler, job_name(job), device=run.device
     ) or [TrainingState() for _ in job.seeds]
     _train_loop(job, run, states, checkpoint_path, key, progress)
     facts = {"device": str(run.device), "engine": run.engine_name, "seeds_in_job": len(states)}

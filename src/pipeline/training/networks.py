@@ -5,7 +5,9 @@ of 4 that rounds up like Theano's did (so a 46-frame window at stride 1024 still
 step after the second pool), then dense 100 (ReLU) and dense K (sigmoid, applied in the loss
 and at prediction time for numerical stability). Front ends: the cached mel-spectrogram as
 is (1a), or a strided convolution of ``length``/``stride`` with 128 filters and ReLU on raw
-audio (1b). Only the first block differs; everything else is shared.
+audio (1b). Only the first block differs; everything else is shared. The convolutions and
+dense layers are :mod:`pipeline.training.products`' drop-ins for torch's, whose matrix
+products are pinned under portable numerics.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pipeline.config import canonical_json
 from pipeline.constants import MEL_COMPRESSION_C, N_MELS, SAMPLE_RATE
 from pipeline.features.mel import hz_to_mel, mel_to_hz
 from pipeline.settings import ModelSizes
+from pipeline.training import products
 from pipeline.training.checkpoint import atomic_torch_save
 
 
@@ -34,19 +37,19 @@ class Backbone(nn.Module):
         super().__init__()
         filters, length, pool = model.conv_filters, model.conv_length, model.pool_size
         self.features = nn.Sequential(
-            nn.Conv1d(in_channels, filters, length),
+            products.Conv1d(in_channels, filters, length),
             nn.ReLU(),
             nn.MaxPool1d(pool, ceil_mode=True),
-            nn.Conv1d(filters, filters, length),
+            products.Conv1d(filters, filters, length),
             nn.ReLU(),
             nn.MaxPool1d(pool, ceil_mode=True),
             nn.Flatten(),
         )
         flat = filters * model.output_length(frames)
         self.classifier = nn.Sequential(
-            nn.Linear(flat, model.dense_units),
+            products.Linear(flat, model.dense_units),
             nn.ReLU(),
-            nn.Linear(model.dense_units, n_tags),
+            products.Linear(model.dense_units, n_tags),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -140,7 +143,7 @@ class RawAudioFrontEnd(nn.Module):
         super().__init__()
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}")
-        self.conv = nn.Conv1d(1, filters, length, stride=stride)
+        self.conv = products.Conv1d(1, filters, length, stride=stride)
         if init not in ("random", "mel"):
             raise ValueError(f"init must be 'random' or 'mel', not {init!r}")
         self.init = init
@@ -157,7 +160,7 @@ class RawAudioFrontEnd(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype == torch.int16:
-            x = x.float() / 32768.0
+            x = x.float().mul_(1.0 / 32768.0)  # a power of two: the bits of x / 32768, faster
         linear = self.conv(x.unsqueeze(1))
         if self.pooling != "none":
             return feature_pool(linear, self.pooling, self.pool_size)

@@ -1,8 +1,8 @@
-"""Run a trained network over windows and average its predictions per clip."""
+"""Run trained networks over windows and average their predictions per clip."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,14 +13,24 @@ from pipeline.training.batches import WindowSource
 
 
 @torch.no_grad()
-def predict_batches(model: torch.nn.Module, batches, device: torch.device) -> np.ndarray:
-    """Sigmoid outputs for an iterable of numpy input batches, concatenated."""
-    model.eval()
-    outputs = [
-        torch.sigmoid(model(torch.from_numpy(np.ascontiguousarray(b)).to(device))).cpu().numpy()
-        for b in batches
-    ]
-    return np.concatenate(outputs) if outputs else np.zeros((0, 0), dtype=np.float32)
+def predict_each(
+    models: Sequence[torch.nn.Module], batches: Iterable[np.ndarray], device: torch.device
+) -> list[np.ndarray]:
+    """Sigmoid outputs of every model for an iterable of numpy input batches, concatenated
+    per model.
+
+    Each batch is cut and moved to the device once and given to every model in turn, so
+    validating the seeds of a job reads its windows once instead of once per seed; every model
+    sees the same input tensor as it would alone, so its outputs are the same bits.
+    """
+    for model in models:
+        model.eval()
+    outputs: list[list[np.ndarray]] = [[] for _ in models]
+    for batch in batches:
+        inputs = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
+        for model, out in zip(models, outputs, strict=True):
+            out.append(torch.sigmoid(model(inputs)).cpu().numpy())
+    return [np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32) for out in outputs]
 
 
 def clip_batches(clip_ids: np.ndarray, batch_size: int) -> Iterator[slice]:
@@ -38,16 +48,25 @@ def clip_batches(clip_ids: np.ndarray, batch_size: int) -> Iterator[slice]:
             yield slice(first, min(first + batch_size, end))
 
 
-def clip_predictions(
-    model: torch.nn.Module,
+def window_slices(clip_ids: np.ndarray, batch_size: int, clip_aligned: bool) -> Iterator[slice]:
+    """The batches a split's windows are predicted in: :func:`clip_batches` when
+    ``clip_aligned``, else runs of ``batch_size`` consecutive windows across clips."""
+    if clip_aligned:
+        return clip_batches(clip_ids, batch_size)
+    return (slice(first, first + batch_size) for first in range(0, len(clip_ids), batch_size))
+
+
+def clip_predictions_of_models(
+    models: Sequence[torch.nn.Module],
     source: WindowSource,
     windows: pd.DataFrame,
     split: str,
     batch_size: int,
     device: torch.device,
     clip_aligned: bool = True,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Clip ids, clip-level scores (mean over consecutive windows) and labels of one split.
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Clip ids, each model's clip-level scores (mean over consecutive windows) and the labels
+    of one split, every batch of windows cut once for all the models (:func:`predict_each`).
 
     ``clip_aligned``: batches never span two clips (:func:`clip_batches`: bits that do not
     depend on the other clips); otherwise full batches of ``batch_size`` windows (faster on a
@@ -57,14 +76,31 @@ def clip_predictions(
     row_of = pd.Series(np.arange(len(source.index)), index=source.index["clip_id"])
     rows = row_of.loc[selected["clip_id"]].to_numpy()
     starts = selected[source.start_column].to_numpy()
-    clip_ids = selected["clip_id"].to_numpy()
-    slices = (
-        clip_batches(clip_ids, batch_size)
-        if clip_aligned
-        else (slice(first, first + batch_size) for first in range(0, len(clip_ids), batch_size))
+    window_clips = selected["clip_id"].to_numpy()
+    batches = (
+        source.gather(rows[batch], starts[batch])
+        for batch in window_slices(window_clips, batch_size, clip_aligned)
     )
-    batches = (source.gather(rows[batch], starts[batch]) for batch in slices)
-    scores = predict_batches(model, batches, device)
-    clip_ids, clip_scores = average_windows(clip_ids, scores)
+    clip_scores = [
+        average_windows(window_clips, scores)[1] for scores in predict_each(models, batches, device)
+    ]
+    clip_ids = np.unique(window_clips)  # the clips of average_windows's rows, in its order
     labels = source.labels[row_of.loc[clip_ids].to_numpy()]
     return clip_ids, clip_scores, labels
+
+
+def clip_predictions(
+    model: torch.nn.Module,
+    source: WindowSource,
+    windows: pd.DataFrame,
+    split: str,
+    batch_size: int,
+    device: torch.device,
+    clip_aligned: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clip ids, clip-level scores and labels of one split for one model
+    (:func:`clip_predictions_of_models`)."""
+    clip_ids, [scores], labels = clip_predictions_of_models(
+        [model], source, windows, split, batch_size, device, clip_aligned
+    )
+    return clip_ids, scores, labels
