@@ -52,13 +52,20 @@ class GraphedStep:
 
     def _capture(self) -> None:
         graph = torch.cuda.CUDAGraph()
+        step_error: Exception | None = None
         try:
             with torch.cuda.graph(graph):
-                self.output = self.step()
+                try:
+                    self.output = self.step()
+                except Exception as error:  # the real cause; capture_end's error would hide it
+                    step_error = error
+                    raise
         except RuntimeError as error:
+            cause = step_error or error
             raise RuntimeError(
-                f"{self.name}: capturing the training step in a CUDA graph failed ({error}); "
+                f"{self.name}: capturing the training step in a CUDA graph failed "
+                f"({type(cause).__name__}: {cause}); "
                 "set training.engine: packed to train the same way without a graph"
-            ) from error
+            ) from cause
         self.graph = graph
         print(f"{self.name}: training step captured in a CUDA graph", file=sys.stderr)
