@@ -176,3 +176,25 @@ def tiny_dvc_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_tool(workdir, "git", "add", "-A")
     run_tool(workdir, "git", *GIT_USER, "commit", "-q", "-m", "tiny grid, pinned")
     return workdir
+
+
+LONGEST_FIRST = (
+    "tests/end_to_end/test_regression_embedded.py",  # the main job, ~10 minutes on 2 cores
+    "tests/end_to_end/test_slurm.py",  # mostly waiting for SLURM's status checks
+    "tests/end_to_end/test_workflow.py",
+    "tests/end_to_end/test_artefacts_sharing.py",
+    "tests/end_to_end/test_dvc_repro.py",
+)
+"""The test files that take minutes, longest first: the README's test command runs two files at
+a time in collection order (``-n 2 --dist loadfile --no-loadscope-reorder``), so starting the
+two longest at once, on two workers, keeps the whole run short."""
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+    """Collect the longest test files first (:data:`LONGEST_FIRST`), the rest in their order."""
+    rank = {path: position for position, path in enumerate(LONGEST_FIRST)}
+
+    def file_rank(item) -> int:  # noqa: ANN001
+        return rank.get(item.nodeid.split("::")[0], len(rank))
+
+    items.sort(key=file_rank)  # stable: each file's tests keep their order
