@@ -185,9 +185,9 @@ LONGEST_FIRST = (
     "tests/end_to_end/test_artefacts_sharing.py",
     "tests/end_to_end/test_dvc_repro.py",
 )
-"""The test files that take minutes, longest first: the README's test command runs three files
-at a time in collection order (``-n 3 --dist loadfile --no-loadscope-reorder``), so the longest
-start at once, on their own workers, and the quick files fill the gaps beside them."""
+"""The test files that take minutes, longest first: the README's test command runs two files at
+a time in collection order (``-n 2 --dist loadfile --no-loadscope-reorder``), so starting the
+two longest at once, on two workers, keeps the whole run short."""
 
 
 def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
