@@ -1,6 +1,10 @@
-"""Drums: a synthesised kit (kick, snare, hi-hats) played on a sixteenth-note grid.
+"""Drums: a synthesised kit (kick, snare, hi-hats, a bell) played on a sixteenth-note grid.
 
-Drums bring the broadband transients that the ``drums`` and ``beat`` tags are heard by.
+Drums bring the transients that the ``drums`` and ``beat`` tags (and the styles that come with
+drums) are heard by, in every octave a kit covers: the kick's punch and the snare's head low,
+a cowbell's two partials in the middle, the hats' ringing metal and hiss on top. Spread so, no
+one band is the drums' cue: a raw-audio network that learns to hear them learns filters across
+the spectrum, not only where a kick drum thumps (docs/embedded_data.md).
 """
 
 from __future__ import annotations
@@ -13,22 +17,22 @@ from pipeline.data.synth.dsp import TIME
 from pipeline.data.synth.music import BEATS_PER_BAR, Song
 
 _KICK_SECONDS = 0.4
-_KICK_BASE_HZ = (40, 55)
-_KICK_SWEEP_HZ = (80, 140)
+_KICK_BASE_HZ = (55, 75)
+_KICK_SWEEP_HZ = (60, 110)
 """The kick's pitch falls from base + sweep to base..."""
 _KICK_SWEEP_RATE = (25, 45)
 """...at this exponential rate (1/s)."""
 _KICK_DECAY = (7, 12)
 _KICK_CLICK_SAMPLES = 40
-_KICK_CLICK_LEVEL = 0.6
+_KICK_CLICK_LEVEL = 1.0
 """The beater's click: a short burst of noise fading out from this level."""
 _SNARE_SECONDS = 0.25
 _SNARE_LOW_HZ = (900, 1500)
-_SNARE_HIGH_HZ = 6000
+_SNARE_HIGH_HZ = 4000
 """Band of the snare's rattle (noise)."""
 _SNARE_ORDER = 2
 _SNARE_DECAY = (18, 28)
-_SNARE_BODY_LEVEL = 0.5
+_SNARE_BODY_LEVEL = 1.0
 _SNARE_BODY_HZ = (170, 220)
 _SNARE_BODY_DECAY = 25
 """The drum head's tone under the rattle."""
@@ -37,6 +41,17 @@ _HAT_CUTOFF_HZ = (5000, 6500)
 _HAT_ORDER = 4
 _HAT_DECAY = (45, 70)
 _OPEN_HAT_DECAY = (9, 14)
+"""A hat's hiss: high-passed noise, short (closed) or longer (open)..."""
+_METAL_PARTIALS_HZ = (2200.0, 3600.0)
+_METAL_PARTIALS = 6
+_METAL_LEVEL = 1.0
+_RING_DECAY = (6, 12)
+"""...over the ring of its metal: inharmonic partials of a small plate, drawn per kit."""
+_BELL_HZ = (650.0, 1100.0)
+_BELL_RATIO = 1.48
+_BELL_SECOND_LEVEL = 0.7
+_BELL_DECAY = (10, 18)
+"""A cowbell: two partials (the second 1.48 times the first, softer) that ring briefly."""
 
 _STEPS_PER_BAR = 16
 _STEPS_PER_BEAT = _STEPS_PER_BAR // BEATS_PER_BAR
@@ -51,7 +66,9 @@ _DRUM_PATTERNS = {  # 16 steps per bar: (kick steps, snare steps, hat steps, ope
     "metal": ([0, 2, 4, 6, 8, 10, 12, 14], [4, 12], [0, 2, 4, 6, 8, 10, 12, 14], [0]),
     "sparse": ([0], [8], [0, 4, 8, 12], []),
 }
-_DRUM_LEVEL = {"kick": 1.0, "snare": 0.8, "hat": 0.35, "open": 0.3}
+_DRUM_LEVEL = {"kick": 0.8, "snare": 0.8, "hat": 0.5, "open": 0.4, "bell": 1.0}
+_BELL_STEPS = [0, 4, 8, 12]
+"""The bell marks the beats of every pattern but the sparse one."""
 _P_NO_CLAP = 0.4
 """Chance that a four-on-the-floor pattern drops its snare (some techno has no clap)."""
 _P_ROCK_KICK_VARIANT = 0.5
@@ -67,7 +84,7 @@ _OFFBEAT_VELOCITY = 0.8
 
 
 def _drum_kit(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One-shot samples: a sine-sweep kick, a noise snare, closed and open hi-hats."""
+    """One-shot samples: a sine-sweep kick, a noise snare, closed and open hi-hats, a bell."""
     t = TIME[: int(_KICK_SECONDS * SAMPLE_RATE)].astype(np.float64)
     f = rng.uniform(*_KICK_BASE_HZ) + rng.uniform(*_KICK_SWEEP_HZ) * np.exp(
         -t * rng.uniform(*_KICK_SWEEP_RATE)
@@ -97,9 +114,24 @@ def _drum_kit(rng: np.random.Generator) -> dict[str, np.ndarray]:
     )
     th = t[: int(_HAT_SECONDS * SAMPLE_RATE)]
     hiss = signal.sosfilt(high, rng.standard_normal(len(th)))
-    hat = hiss * np.exp(-th * rng.uniform(*_HAT_DECAY))
-    open_hat = hiss * np.exp(-th * rng.uniform(*_OPEN_HAT_DECAY))
-    kit = {"kick": kick, "snare": snare, "hat": hat, "open": open_hat}
+    plate = rng.uniform(*_METAL_PARTIALS_HZ, size=_METAL_PARTIALS)
+    ring = (
+        np.sin(
+            2 * np.pi * plate[:, None] * th[None, :]
+            + rng.uniform(0, 2 * np.pi, (_METAL_PARTIALS, 1))
+        ).sum(axis=0)
+        / _METAL_PARTIALS
+        * np.exp(-th * rng.uniform(*_RING_DECAY))
+    )
+    hiss = hiss / np.abs(hiss).max()
+    hat = hiss * np.exp(-th * rng.uniform(*_HAT_DECAY)) + _METAL_LEVEL * ring
+    open_hat = hiss * np.exp(-th * rng.uniform(*_OPEN_HAT_DECAY)) + _METAL_LEVEL * ring
+    bell_hz = rng.uniform(*_BELL_HZ)
+    bell = (
+        np.sin(2 * np.pi * bell_hz * th)
+        + _BELL_SECOND_LEVEL * np.sin(2 * np.pi * _BELL_RATIO * bell_hz * th)
+    ) * np.exp(-th * rng.uniform(*_BELL_DECAY))
+    kit = {"kick": kick, "snare": snare, "hat": hat, "open": open_hat, "bell": bell}
     return {k: (v / np.abs(v).max()).astype(np.float32) for k, v in kit.items()}
 
 
@@ -108,6 +140,8 @@ def render_drums(rng: np.random.Generator, song: Song, pattern: str, n: int) -> 
     kit = _drum_kit(rng)
     kick, snare, hat, open_hat = _DRUM_PATTERNS[pattern]
     hits = {"kick": list(kick), "snare": list(snare), "hat": list(hat), "open": list(open_hat)}
+    if pattern != "sparse":
+        hits["bell"] = _BELL_STEPS
     if pattern == "four" and rng.random() < _P_NO_CLAP:
         hits["snare"] = []
     if pattern == "rock" and rng.random() < _P_ROCK_KICK_VARIANT:

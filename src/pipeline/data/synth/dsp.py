@@ -218,3 +218,13 @@ def formant_sos(formants: Sequence[float], bandwidths: Sequence[float]) -> np.nd
         a = 1 - b - c
         sos.append([a, 0.0, 0.0, 1.0, -b, -c])
     return np.array(sos)
+
+
+def peaking_sos(centre: float, q: float, gain_db: float) -> np.ndarray:
+    """One peaking-EQ section (RBJ cookbook): ``gain_db`` at ``centre`` Hz, 0 dB far from it."""
+    a = 10 ** (gain_db / 40)
+    w0 = 2 * np.pi * centre / SAMPLE_RATE
+    alpha = np.sin(w0) / (2 * q)
+    b = np.array([1 + alpha * a, -2 * np.cos(w0), 1 - alpha * a])
+    den = np.array([1 + alpha / a, -2 * np.cos(w0), 1 - alpha / a])
+    return np.concatenate([b / den[0], den / den[0]])[None, :]

@@ -81,7 +81,7 @@ _STRUM_SPREAD = 0.012
 _COMP_LEGATO = 0.9
 _COMP_VELOCITY = (0.5, 0.9)
 
-_BASS_BASE = {"low": 24, "mid": 36, "high": 36}
+_BASS_BASE = {"low": 28, "mid": 40, "high": 40}
 """MIDI pitch above which the bass plays, per register."""
 _BASS_PATTERNS = {  # beats within a bar where the bass plays, and each note's length (beats)
     "offbeat": ([0.5, 1.5, 2.5, 3.5], 0.4),  # between a four-on-the-floor kick
@@ -296,4 +296,16 @@ def bass_line(rng: np.random.Generator, song: Song, attrs: ClipAttributes) -> Li
                     rng.uniform(*_BASS_VELOCITY),
                 )
             )
+    return Line.from_lists(notes)
+
+
+def foundation_line(song: Song, attrs: ClipAttributes) -> Line:
+    """Held chord roots in the bass register: the low end every arrangement has (cellos and
+    double basses, a left hand, a drone), bass guitar or not, so low energy is no tag's cue."""
+    base = _BASS_BASE[attrs.register]
+    hold = BEATS_PER_BAR * song.bars_per_chord
+    notes = [
+        (song.time(b), hold * song.beat * 0.97, song.degree_pitch(song.chord_at(b), base), 0.9)
+        for b in range(0, song.n_beats, hold)
+    ]
     return Line.from_lists(notes)

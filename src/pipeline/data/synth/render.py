@@ -10,10 +10,18 @@ import numpy as np
 from scipy import signal
 
 from pipeline.constants import SAMPLE_RATE
+from pipeline.data.synth.bodies import through_body
 from pipeline.data.synth.drums import render_drums
 from pipeline.data.synth.dsp import CLIP_SAMPLES, TIME, Line, normalise, render_lines, rms
 from pipeline.data.synth.effects import breath, noise_bed, reverb
-from pipeline.data.synth.music import accompaniment, bass_line, make_song, melody
+from pipeline.data.synth.master import master
+from pipeline.data.synth.music import (
+    accompaniment,
+    bass_line,
+    foundation_line,
+    make_song,
+    melody,
+)
 from pipeline.data.synth.tags import ClipAttributes, clip_tags, sample_attributes
 from pipeline.data.synth.timbres import instrument_timbre
 from pipeline.data.synth.voice import render_voice
@@ -28,14 +36,16 @@ _MODES = {
     "synth": ("arpeggio", "comp"),
 }
 """How each instrument may accompany (one is drawn per clip)."""
-_RMS_DB = {"loud": (-12.0, -9.0), "normal": (-24.0, -17.0), "quiet": (-40.0, -31.0)}
+_RMS_DB = {"loud": (-10.0, -7.0), "normal": (-21.0, -14.0), "quiet": (-37.0, -28.0)}
 _PEAK = 0.8
 """Peak before encoding; mp3 decoding overshoots dense material by up to ~20%."""
 
-_LEAD_RANGE = {"low": (36, 60), "mid": (52, 81), "high": (74, 96)}
+_LEAD_RANGE = {"low": (36, 60), "mid": (57, 84), "high": (79, 100)}
 """MIDI range of a lead melody per register (flute and violin sit higher, see below)."""
 _HIGH_LEAD_SHIFT = (8, 7)
-"""Semitones by which the lower and upper end of a mid-register violin or flute lead rise."""
+"""Semitones by which the lower and upper end of a mid-register violin lead rise."""
+_FLUTE_RANGE = (72, 96)
+"""A flute lead plays in its second and third octaves (523-2093 Hz) unless the register is low."""
 _ACCOMPANIMENT_BASE = {"low": 34, "mid": 48, "high": 67}
 """MIDI pitch above which an accompaniment stacks its chords, per register."""
 
@@ -60,6 +70,8 @@ _LEAD_LEVEL = 1.0
 _BACKING_LEVEL = 0.6
 _RHYTHM_GUITAR_LEVEL = 1.0
 _BASS_LEVEL = 0.7
+_FOUNDATION_LEVEL_SPREAD = (0.3, 0.5)
+"""The low foundation of a clip without a bass guitar, relative to a bass's level."""
 _VOICE_LEVEL = 1.1
 _BEAT_LEVEL = 1.0
 _SPARSE_DRUMS_LEVEL = 0.6
@@ -77,7 +89,9 @@ _SWELL_PERIOD = (8, 20)
 
 def _lead_range(name: str, register: str) -> tuple[int, int]:
     lo, hi = _LEAD_RANGE[register]
-    if name in ("violin", "flute") and register == "mid":
+    if name == "flute" and register != "low":
+        return _FLUTE_RANGE
+    if name == "violin" and register == "mid":
         return lo + _HIGH_LEAD_SHIFT[0], hi + _HIGH_LEAD_SHIFT[1]
     return lo, hi
 
@@ -101,6 +115,7 @@ def render_clip(rng: np.random.Generator, attrs: ClipAttributes) -> np.ndarray:
             part = render_lines(lines, timbre, rng, n)
             drive = rng.uniform(*_DRIVE) * (_METAL_DRIVE if attrs.metal else 1.0)
             part = np.tanh(drive * part / (np.abs(part).max() + _DRIVE_FLOOR))
+            part = through_body(part, "distorted_guitar", rng)
             cab = signal.butter(
                 _CABINET_ORDER, rng.uniform(*_CABINET_HZ), "lowpass", fs=SAMPLE_RATE, output="sos"
             )
@@ -121,7 +136,7 @@ def render_clip(rng: np.random.Generator, attrs: ClipAttributes) -> np.ndarray:
             else:
                 modes = _MODES[name]
                 lines = accompaniment(rng, song, base, modes[int(rng.integers(len(modes)))])
-            part = render_lines(lines, timbre, rng, n)
+            part = through_body(render_lines(lines, timbre, rng, n), name, rng)
             if name == "flute":
                 part += breath(rng, part)
             level = _LEAD_LEVEL if lead else _BACKING_LEVEL
@@ -131,14 +146,29 @@ def render_clip(rng: np.random.Generator, attrs: ClipAttributes) -> np.ndarray:
             _BASS_LEVEL
             * rng.uniform(*_LEVEL_SPREAD)
             * normalise(
-                render_lines([bass_line(rng, song, attrs)], instrument_timbre("bass", rng), rng, n)
+                through_body(
+                    render_lines(
+                        [bass_line(rng, song, attrs)], instrument_timbre("bass", rng), rng, n
+                    ),
+                    "bass",
+                    rng,
+                )
+            )
+        )
+    else:
+        low = "low_strings" if attrs.style in ("classical", "acoustic") else "drone"
+        mix += (
+            _BASS_LEVEL
+            * rng.uniform(*_FOUNDATION_LEVEL_SPREAD)
+            * normalise(
+                render_lines([foundation_line(song, attrs)], instrument_timbre(low, rng), rng, n)
             )
         )
     if attrs.voice is not None:
         mix += (
             _VOICE_LEVEL
             * rng.uniform(*_VOICE_LEVEL_SPREAD)
-            * normalise(render_voice(rng, song, attrs, n))
+            * normalise(through_body(render_voice(rng, song, attrs, n), "voice", rng))
         )
     if attrs.drums is not None:
         level = _BEAT_LEVEL if attrs.drums in ("four", "metal", "rock") else _SPARSE_DRUMS_LEVEL
@@ -156,6 +186,7 @@ def render_clip(rng: np.random.Generator, attrs: ClipAttributes) -> np.ndarray:
         2 * np.pi * TIME[:n] / rng.uniform(*_SWELL_PERIOD) + rng.uniform(0, 2 * np.pi)
     )
     mix *= swell
+    mix = master(rng, mix, attrs.dynamics)
     lo, hi = _RMS_DB[attrs.dynamics]
     target = 10 ** (rng.uniform(lo, hi) / 20)  # dB to amplitude
     mix *= target / rms(mix)

@@ -133,7 +133,7 @@ _P_NOISE = {
     "acoustic": 0.07,
 }
 _P_LOW = 0.10
-_P_HIGH = 0.10
+_P_HIGH = 0.18
 _P_METAL = 0.3
 """Chance that a rock clip is metal (faster, louder, metal drums)."""
 _METAL_BPM_RANGE = (140, 185)

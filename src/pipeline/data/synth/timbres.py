@@ -124,6 +124,22 @@ def instrument_timbre(name: str, rng: np.random.Generator, pad: bool = False) ->
             release=0.05,
             tracks=2,
         )
+    if name == "low_strings":  # bowed cellos and basses: slow attack, rich, sustained
+        return Timbre(
+            bright=k**-1.3 * np.abs(jitter),
+            attack=rng.uniform(0.2, 0.4),
+            decay=0.05,
+            release=rng.uniform(0.3, 0.5),
+            vibrato_rate=rng.uniform(4.5, 5.5),
+            vibrato_depth=rng.uniform(0.002, 0.004),
+        )
+    if name == "drone":  # a soft held pad
+        return Timbre(
+            bright=k ** -rng.uniform(1.5, 2.2),
+            attack=rng.uniform(0.5, 1.0),
+            decay=0.0,
+            release=rng.uniform(0.6, 1.0),
+        )
     if name == "bass":
         amps = np.zeros(N_PARTIALS)
         amps[: len(_BASS_PARTIALS)] = _BASS_PARTIALS
