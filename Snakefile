@@ -28,3 +28,4 @@ rule all:
     input:
         expand(str(PATHS.table("{table}")), table=TABLES),
         FIGURES,
+        CLAIMS,

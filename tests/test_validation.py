@@ -319,3 +319,26 @@ def test_one_pair_with_frames_longer_than_the_window_is_blamed_itself(params):
         "params.yaml: key 'experiments.table4.pairs[2]': the window (8000 samples) is shorter "
         "than a frame (16000)"
     )
+
+
+def test_too_few_permutations_for_the_pool_threshold_are_refused(params):
+    params["claims"].update(pool_permutations=99, pool_p_value=0.01)
+    with pytest.raises(ParamsError, match=r"'claims.pool_permutations'.*use at least 100"):
+        validate_params(params)
+    params["claims"]["pool_permutations"] = 100
+    validate_params(params)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("alpha", 1.5),
+        ("selective_share", -0.1),
+        ("octave_min_filters", 0),
+        ("phase_spread_degrees", 200),
+    ],
+)
+def test_claims_thresholds_out_of_range_are_refused_naming_the_key(params, key, value):
+    params["claims"][key] = value
+    with pytest.raises(ParamsError, match=rf"key 'claims.{key}'"):
+        validate_params(params)

@@ -23,7 +23,9 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=os.cpu_count() or 1, help="processes for decoding/mel"
     )
     sub = parser.add_subparsers(dest="step", required=True)
-    for name in ("synth", "mtat-metadata", "audio-ready", "split", "decode-audio", "figures"):
+    for name in (
+        "synth", "mtat-metadata", "audio-ready", "split", "decode-audio", "figures", "claims"
+    ):
         sub.add_parser(name)
     sub.add_parser("table").add_argument("name", choices=["table1", "table2", "table3", "table4"])
     for name in ("windows", "mel-cache"):
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         stages.table(params, args.name)
     elif step == "figures":
         stages.figures(params)
+    elif step == "claims":
+        stages.claims(params)
     return 0
 
 

@@ -38,6 +38,7 @@ STEP_MODULES = {
     "evaluate": "pipeline.evaluation.evaluate",
     "table": "pipeline.evaluation.tables",
     "figures": "pipeline.evaluation.figures",
+    "claims": "pipeline.evaluation.claims",
 }
 """The module whose function does each step (what :mod:`pipeline.stages` calls)."""
 

@@ -129,6 +129,7 @@ def validate_params(params: dict[str, Any]) -> None:
     _check_mel_fft(params)
     _check_pairs(params)
     _check_variants(params)
+    _check_claims(params)
 
 
 def _check_mel_fft(params: dict[str, Any]) -> None:
@@ -254,6 +255,20 @@ def _check_variants(params: dict[str, Any]) -> None:
     if filters % params["experiments"]["figures"]["l2_pool_size"]:
         raise ParamsError(
             "params.yaml: key 'experiments.figures.l2_pool_size': must divide model.raw_filters"
+        )
+
+
+def _check_claims(params: dict[str, Any]) -> None:
+    """A permutation test's smallest p-value is 1 / (permutations + 1): it must be able to
+    fall below the threshold, or the pools finding could never hold."""
+    claims = params["claims"]
+    smallest = 1 / (claims["pool_permutations"] + 1)
+    if smallest >= claims["pool_p_value"]:
+        needed = math.ceil(1 / claims["pool_p_value"])
+        raise ParamsError(
+            f"params.yaml: key 'claims.pool_permutations': {claims['pool_permutations']} "
+            f"permutations cannot give a p-value below claims.pool_p_value "
+            f"({claims['pool_p_value']}); use at least {needed}"
         )
 
 

@@ -75,6 +75,10 @@ class Paths:
         """``reports/table1.csv`` ...; ``name`` may be a Snakemake wildcard such as ``{table}``."""
         return Path("reports") / f"{name}.csv"
 
+    def claims(self, extension: str) -> Path:
+        """The claims scorecard: ``csv`` (the table), ``md`` (readable), ``json`` (DVC metric)."""
+        return Path("reports") / f"claims.{extension}"
+
     @property
     def figures(self) -> Path:
         return Path("reports/figures")

@@ -174,6 +174,7 @@ def table(params: dict[str, Any], name: str) -> None:
 
 def figures(params: dict[str, Any]) -> None:
     """The filter figures (2-4) and the training curves."""
+    from pipeline.evaluation.claims import ClaimSettings
     from pipeline.evaluation.figures import write_figures
 
     chosen = figure_variants(params)
@@ -183,4 +184,25 @@ def figures(params: dict[str, Any]) -> None:
         {name: variants_of(params) for name, variants_of in TABLE_VARIANTS.items()},
         params["experiments"]["seeds"],
         Paths.of(params),
+        ClaimSettings.from_params(params),
     )
+
+
+def claims(params: dict[str, Any]) -> None:
+    """The claims scorecard: each of the paper's findings, checked on this run."""
+    from pipeline.evaluation.claims import (
+        build_claims,
+        claims_markdown,
+        claims_metric,
+        claims_table,
+    )
+
+    paths = Paths.of(params)
+    found = build_claims(params, paths.metrics_dir, paths.model_dir)
+    table = claims_table(found)
+    atomic.write_csv(table, paths.claims("csv"))
+    atomic.write_text(paths.claims("md"), claims_markdown(found, paths.dataset))
+    atomic.write_text(
+        paths.claims("json"), json.dumps(claims_metric(found), indent=2, sort_keys=True) + "\n"
+    )
+    print(table[["claim", "verdict"]].to_string(index=False))

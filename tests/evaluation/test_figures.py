@@ -31,9 +31,9 @@ def drawn(monkeypatch):
     figures_saved = []
     save = figures._save
 
-    def keep(fig, out):
+    def keep(fig, out, caption=""):
         figures_saved.append(fig)
-        save(fig, out)
+        save(fig, out, caption)
         assert out.read_bytes().startswith(b"\x89PNG")
 
     monkeypatch.setattr(figures, "_save", keep)
@@ -43,14 +43,22 @@ def drawn(monkeypatch):
 FREQUENCIES = [3000.0, 250.0, 1000.0, 6000.0, 500.0, 2000.0, 4000.0, 125.0]
 
 
-def test_spectra_figure_shows_each_filter_peaking_at_its_frequency(tmp_path, drawn):
-    plot_filter_spectra(_sinusoid_filters(FREQUENCIES), "spectra", tmp_path / "fig2.png")
-    mesh = drawn[0].axes[0].collections[0]
-    columns = np.asarray(mesh.get_array()).reshape(-1, len(FREQUENCIES))
-    _, hz = filter_spectra(_sinusoid_filters(FREQUENCIES))
-    assert columns.shape[0] == len(hz)
-    np.testing.assert_allclose(hz[columns.argmax(axis=0)], sorted(FREQUENCIES), atol=16)
-    np.testing.assert_allclose(columns.max(axis=0), 1.0)
+def test_spectra_figure_shows_each_filter_peaking_at_its_frequency_one_panel_per_seed(
+    tmp_path, drawn
+):
+    second = [f * 1.2 for f in FREQUENCIES[:4]]
+    banks = {"seed 1": _sinusoid_filters(FREQUENCIES), "seed 2": _sinusoid_filters(second)}
+    plot_filter_spectra(banks, "spectra", tmp_path / "fig2.png", caption="1,500 updates")
+    panels = drawn[0].axes[:2]  # the colour bar comes after the panels
+    assert [ax.get_title() for ax in panels] == ["seed 1", "seed 2"]
+    for ax, frequencies in zip(panels, (FREQUENCIES, second), strict=True):
+        mesh = ax.collections[0]
+        columns = np.asarray(mesh.get_array()).reshape(-1, len(frequencies))
+        _, hz = filter_spectra(_sinusoid_filters(frequencies))
+        assert columns.shape[0] == len(hz)
+        np.testing.assert_allclose(hz[columns.argmax(axis=0)], sorted(frequencies), atol=16)
+        np.testing.assert_allclose(columns.max(axis=0), 1.0)
+    assert "1,500 updates" in [text.get_text() for text in drawn[0].texts]
 
 
 def test_waveform_figure_shows_the_filters_in_frequency_order(tmp_path, drawn):
@@ -86,3 +94,28 @@ def test_training_curves_show_every_seed_of_every_variant(tmp_path, drawn):
     assert [line.get_ydata().tolist() for line in second.lines] == [[0.9, 0.4]]
     assert [t.get_text() for t in first.get_legend().get_texts()] == ["a"]
     assert not list(tmp_path.glob("*.partial*"))
+
+
+def test_captions_state_updates_seeds_and_the_findings_verdicts():
+    from pipeline.config import load_params
+    from pipeline.evaluation.claims import ClaimSettings, FigureEvidence
+    from pipeline.evaluation.filter_stats import filter_bank_stats, pool_agreement
+    from tests.conftest import REPO
+    from tests.evaluation.test_filter_stats import mel_like_bank, pooled_bank
+
+    settings = ClaimSettings.from_params(load_params(REPO / "params.yaml"))
+    rng = np.random.default_rng(0)
+    piled = _sinusoid_filters(rng.uniform(35, 60, 128))
+    fig2 = FigureEvidence(
+        "raw_512_512",
+        {1: filter_bank_stats(mel_like_bank(), 10), 2: filter_bank_stats(piled, 10)},
+        {},
+        1500,
+    )
+    fig4 = FigureEvidence("l2", {}, {1: pool_agreement(pooled_bank(32, 4, rng), 4, 999)}, 1500)
+    captions = figures.figure_captions(fig2, fig4, [1, 2], settings)
+    assert captions["fig2"].startswith("seeds 1, 2, 1,500 updates each")
+    assert "filters frequency selective: holds" in captions["fig2"]
+    assert "filters cover lower half: does not hold" in captions["fig2"]
+    assert "l2 pools agree in frequency: holds" in captions["fig4"]
+    assert captions["fig3"].startswith("Seed 1 of seeds 1, 2")

@@ -1,9 +1,12 @@
 """The paper's filter figures (2-4) and the training curves, as PNG files.
 
-Filters are read from the first seed's trained raw-audio model. Figure 2 shows the
-normalised magnitude spectrum of every strided-layer filter, ordered by dominant frequency;
-Figure 3 a subset of the filters themselves in that order; Figure 4 the groups of an
-L2-pooling model, one row per group (low-pass filtered for display, as the paper's were).
+Figure 2 shows the normalised magnitude spectrum of every strided-layer filter, ordered by
+dominant frequency, one panel per seed; Figure 3 a subset of the first seed's filters in that
+order; Figure 4 the groups of the first seed's L2-pooling model, one row per group (low-pass
+filtered for display, as the paper's were). Each figure's caption, drawn under it, states the
+updates the models were trained for, the seeds, and the verdict of the findings the figure
+illustrates (:mod:`pipeline.evaluation.claims`, the same rules as the scorecard), so a reader
+sees what the picture shows without squinting at it.
 """
 
 from __future__ import annotations
@@ -17,11 +20,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
 
 from pipeline import atomic  # noqa: E402
 from pipeline.config import Variant  # noqa: E402
 from pipeline.constants import SAMPLE_RATE  # noqa: E402
+from pipeline.evaluation.claims import (  # noqa: E402
+    Claim,
+    ClaimSettings,
+    FigureEvidence,
+    figure2_claims,
+    figure4_claims,
+    filter_evidence,
+)
+from pipeline.evaluation.filter_stats import n_fft_for, strided_filters  # noqa: E402
 from pipeline.paths import Paths  # noqa: E402
 
 FIGURE_FILES = {
@@ -32,15 +43,9 @@ FIGURE_FILES = {
 }
 
 
-def strided_filters(model_dir: Path) -> np.ndarray:
-    """The strided layer's filters of a trained raw-audio model, shape (filters, length)."""
-    state = torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True)
-    return state["front_end.conv.weight"][:, 0, :].numpy().astype(np.float64)
-
-
 def filter_spectra(filters: np.ndarray, n_fft: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Magnitude spectra normalised per filter to a peak of 1, and the frequency of each bin."""
-    n_fft = n_fft or max(filters.shape[1], 1024)
+    n_fft = n_fft or n_fft_for(filters.shape[1])
     magnitude = np.abs(np.fft.rfft(filters, n=n_fft, axis=1))
     magnitude /= magnitude.max(axis=1, keepdims=True) + 1e-12
     return magnitude, np.fft.rfftfreq(n_fft, 1.0 / SAMPLE_RATE)
@@ -54,25 +59,35 @@ def dominant_order(filters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, dominant[order]
 
 
-def plot_filter_spectra(filters: np.ndarray, title: str, out: Path) -> None:
-    """Figure 2: one column per filter, frequency upwards, ordered by dominant frequency."""
-    order, _ = dominant_order(filters)
-    magnitude, hz = filter_spectra(filters)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    edges = np.arange(len(order) + 1) + 0.5
-    hz_edges = np.concatenate([hz[:1], (hz[1:] + hz[:-1]) / 2, hz[-1:]])
-    hz_edges[0] = hz[1] / 2  # log axis: the DC bin is drawn from half the first bin up
-    image = ax.pcolormesh(edges, hz_edges, magnitude[order].T, cmap="magma", shading="flat")
-    ax.set_yscale("log")
-    ax.set_ylim(hz_edges[0], hz[-1])
-    ax.set_xlabel("filter (ordered by dominant frequency)")
-    ax.set_ylabel("frequency (Hz, log scale)")
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, label="normalised magnitude")
-    _save(fig, out)
+def plot_filter_spectra(
+    banks: dict[str, np.ndarray], title: str, out: Path, caption: str = ""
+) -> None:
+    """Figure 2: per bank (a seed), one column per filter, frequency upwards, ordered by
+    dominant frequency; ``banks`` maps each panel's title to its filters."""
+    fig, axes = plt.subplots(
+        1, len(banks), figsize=(4.2 * len(banks) + 1.2, 4.8), squeeze=False, sharey=True
+    )
+    image = None
+    for ax, (panel, filters) in zip(axes[0], banks.items(), strict=True):
+        order, _ = dominant_order(filters)
+        magnitude, hz = filter_spectra(filters)
+        edges = np.arange(len(order) + 1) + 0.5
+        hz_edges = np.concatenate([hz[:1], (hz[1:] + hz[:-1]) / 2, hz[-1:]])
+        hz_edges[0] = hz[1] / 2  # log axis: the DC bin is drawn from half the first bin up
+        image = ax.pcolormesh(edges, hz_edges, magnitude[order].T, cmap="magma", shading="flat")
+        ax.set_yscale("log")
+        ax.set_ylim(hz_edges[0], hz[-1])
+        ax.set_xlabel("filter (by dominant frequency)")
+        ax.set_title(panel, fontsize=8)
+    axes[0, 0].set_ylabel("frequency (Hz, log scale)")
+    fig.colorbar(image, ax=axes[0, -1], label="normalised magnitude")
+    fig.suptitle(title)
+    _save(fig, out, caption)
 
 
-def plot_filter_waveforms(filters: np.ndarray, title: str, out: Path, count: int = 16) -> None:
+def plot_filter_waveforms(
+    filters: np.ndarray, title: str, out: Path, count: int = 16, caption: str = ""
+) -> None:
     """Figure 3: an evenly spaced subset of the filters, in dominant-frequency order."""
     order, dominant = dominant_order(filters)
     picks = np.linspace(0, len(order) - 1, min(count, len(order))).round().astype(int)
@@ -89,7 +104,7 @@ def plot_filter_waveforms(filters: np.ndarray, title: str, out: Path, count: int
     for ax in axes[-1]:
         ax.set_xlabel("time (ms)")
     fig.suptitle(title)
-    _save(fig, out)
+    _save(fig, out, caption)
 
 
 def _low_pass(x: np.ndarray, cutoff_hz: float = 4000.0) -> np.ndarray:
@@ -99,7 +114,12 @@ def _low_pass(x: np.ndarray, cutoff_hz: float = 4000.0) -> np.ndarray:
 
 
 def plot_filter_groups(
-    filters: np.ndarray, pool_size: int, title: str, out: Path, groups: int = 8
+    filters: np.ndarray,
+    pool_size: int,
+    title: str,
+    out: Path,
+    groups: int = 8,
+    caption: str = "",
 ) -> None:
     """Figure 4: one row per filter group of an L2-pooling model, groups by dominant frequency."""
     grouped = filters.reshape(-1, pool_size, filters.shape[1])
@@ -126,7 +146,7 @@ def plot_filter_groups(
     for ax in axes[-1]:
         ax.set_xlabel("time (ms)")
     fig.suptitle(title)
-    _save(fig, out)
+    _save(fig, out, caption)
 
 
 def plot_training_curves(
@@ -156,8 +176,13 @@ def plot_training_curves(
     _save(fig, out)
 
 
-def _save(fig: plt.Figure, out: Path) -> None:
-    fig.tight_layout()
+def _save(fig: plt.Figure, out: Path, caption: str = "") -> None:
+    """Write ``fig`` as a PNG, with ``caption`` as wrapped text under the axes."""
+    if caption:
+        fig.text(0.01, 0.005, caption, fontsize=7, va="bottom", ha="left", wrap=True)
+        fig.tight_layout(rect=(0, 0.06 + 0.02 * caption.count("\n"), 1, 1))
+    else:
+        fig.tight_layout()
     with atomic.atomic_path(out) as partial:
         fig.savefig(partial, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
@@ -174,34 +199,81 @@ def _pair_label(variant: Variant) -> str:
     )
 
 
+def _verdicts(claims: list[Claim]) -> str:
+    return "; ".join(f"{c.claim.replace('_', ' ')}: {c.verdict}" for c in claims)
+
+
+def _trained_for(evidence: FigureEvidence | None, seeds: Sequence[int]) -> str:
+    updates = f"{evidence.updates:,} updates" if evidence and evidence.updates else "updates unknown"
+    return f"seeds {', '.join(str(s) for s in seeds)}, {updates} each (best validation kept)"
+
+
+def figure_captions(
+    filters_evidence: FigureEvidence | None,
+    l2_evidence: FigureEvidence | None,
+    seeds: Sequence[int],
+    settings: ClaimSettings,
+) -> dict[str, str]:
+    """What each filter figure's caption says: training, seeds, the findings' verdicts."""
+    fig2 = figure2_claims(filters_evidence, settings)
+    fig4 = figure4_claims(l2_evidence, settings)
+    return {
+        "fig2": f"{_trained_for(filters_evidence, seeds)}.\nFindings on every seed: {_verdicts(fig2)}.",
+        "fig3": f"Seed {seeds[0]} of {_trained_for(filters_evidence, seeds)}.",
+        "fig4": (
+            f"Seed {seeds[0]} shown; {_trained_for(l2_evidence, seeds)}.\n"
+            f"Findings on every seed: {_verdicts(fig4)}."
+        ),
+    }
+
+
+def _panel_title(seed: int, evidence: FigureEvidence | None) -> str:
+    if evidence is None or seed not in evidence.stats:
+        return f"seed {seed}"
+    stats = evidence.stats[seed]
+    return (
+        f"seed {seed}: {stats.selective}/{stats.filters} selective, {stats.in_band} in "
+        f"100 Hz-4 kHz\nper octave from 100 Hz: {'/'.join(str(n) for n in stats.octaves.values())}"
+    )
+
+
 def write_figures(
     filters_variant: Variant,
     l2: Variant,
     table_variants: dict[str, list[Variant]],
     seeds: Sequence[int],
     paths: Paths,
+    settings: ClaimSettings,
 ) -> None:
     """Write every figure of reports/figures from the trained models: the filters of
-    ``filters_variant`` (Figures 2-3), the groups of the L2-pooling ``l2`` (Figure 4), and the
-    training curves of every table's variants, each seed."""
+    ``filters_variant`` (Figure 2 for every seed, Figure 3 for the first), the groups of the
+    L2-pooling ``l2`` (Figure 4, first seed), and the training curves of every table's
+    variants, each seed; the filter figures' captions give the findings' verdicts."""
     seed = seeds[0]
-    filters = strided_filters(paths.model_dir(filters_variant.name, seed))
+    filters_dirs = {s: paths.model_dir(filters_variant.name, s) for s in seeds}
+    l2_dirs = {s: paths.model_dir(l2.name, s) for s in seeds}
+    filters_evidence = filter_evidence(filters_dirs, settings)
+    l2_evidence = filter_evidence(l2_dirs, settings, l2.pool_size)
+    captions = figure_captions(filters_evidence, l2_evidence, seeds, settings)
     pair = _pair_label(filters_variant)
     plot_filter_spectra(
-        filters,
+        {_panel_title(s, filters_evidence): strided_filters(filters_dirs[s]) for s in seeds},
         f"Fig. 2: strided-layer filter spectra, raw audio, {pair}",
         paths.figures / FIGURE_FILES["fig2"],
+        captions["fig2"],
     )
     plot_filter_waveforms(
-        filters,
+        strided_filters(filters_dirs[seed]),
         f"Fig. 3: strided-layer filters by dominant frequency, {pair}",
         paths.figures / FIGURE_FILES["fig3"],
+        caption=captions["fig3"],
     )
     plot_filter_groups(
-        strided_filters(paths.model_dir(l2.name, seed)),
+        strided_filters(l2_dirs[seed]),
         l2.pool_size,
         f"Fig. 4: filter groups of the L2-pooling model (pools of {l2.pool_size}), low-pass 4 kHz",
         paths.figures / FIGURE_FILES["fig4"],
+        caption=captions["fig4"],
     )
     tables = {name: [v.name for v in variants] for name, variants in table_variants.items()}
     histories = {

@@ -229,7 +229,10 @@ def _report_stages(params: dict[str, Any], paths: Paths) -> dict[str, Any]:
         }
     seeds = params["experiments"]["seeds"]
     filter_models = [
-        f"{paths.model_dir(v.name, seeds[0])}/model.pt" for v in figure_variants(params).values()
+        f"{paths.model_dir(v.name, seed)}/{file}"  # type: ignore[arg-type]
+        for v in figure_variants(params).values()
+        for seed in seeds
+        for file in ("model.pt", "config.json")
     ]
     table_variants = {v.name: v for of in TABLE_VARIANTS.values() for v in of(params)}
     histories = [
@@ -238,8 +241,20 @@ def _report_stages(params: dict[str, Any], paths: Paths) -> dict[str, Any]:
     stages["figures"] = {
         "cmd": "python -m pipeline figures",
         "deps": [*dict.fromkeys(filter_models), *histories, *step_code("figures")],
-        "params": ["experiments"],
+        "params": ["experiments", "claims"],
         "plots": [str(paths.figures / name) for name in FIGURE_FILES.values()],
+    }
+    claim_metrics = {
+        str(paths.metrics(v.name)): None
+        for table in ("table1", "table2", "table3")
+        for v in TABLE_VARIANTS[table](params)
+    }
+    stages["claims"] = {
+        "cmd": "python -m pipeline claims",
+        "deps": [*claim_metrics, *dict.fromkeys(filter_models), *step_code("claims")],
+        "params": ["experiments", "claims"],
+        "outs": [str(paths.claims("csv")), str(paths.claims("md"))],
+        "metrics": [str(paths.claims("json"))],
     }
     return stages
 
