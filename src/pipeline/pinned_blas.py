@@ -12,7 +12,8 @@ Haswell, 2013; AMD since Excavator, 2015): the Haswell table's GEMM_P and GEMM_Q
 time constants and GEMM_R is derived from them, so nothing in a product's summation order
 depends on the CPU's caches or vendor. On one thread nothing depends on the thread count.
 
-The library is the ``scipy-openblas32`` wheel, pinned exactly in pyproject.toml. It is
+The library is the ``scipy-openblas32`` wheel, pinned exactly by the CPU reference's
+``constraints/cpu-reference.txt`` (pyproject.toml admits later releases). It is
 loaded privately (``RTLD_LOCAL``) by its path with ``OPENBLAS_CORETYPE=Haswell`` and one
 thread set for the moment of loading, then the environment is put back as it was, so
 numpy's own OpenBLAS (another library file) keeps following the environment, an
@@ -111,8 +112,9 @@ def library_path() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise PinnedBlasError(
-            f"portable numerics need the {PACKAGE} wheel (pinned in pyproject.toml); "
-            "reinstall the project (pip install -e .) or set `numerics: native` in params.yaml"
+            f"portable numerics need the {PACKAGE} wheel (a requirement of pyproject.toml); "
+            "reinstall the project (pip install -e . -c constraints/cpu-reference.txt) or set "
+            "`numerics: native` in params.yaml"
         )
     path = Path(list(spec.submodule_search_locations)[0]) / "lib" / LIBRARY_FILE
     if not path.is_file():

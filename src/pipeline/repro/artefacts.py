@@ -8,7 +8,8 @@
 **verify** rebuilds nothing: it hashes what is on disk, whichever tool built it, and checks
 every output exactly: the pins are made with portable numerics (:mod:`pipeline.determinism`),
 which give the same bytes on any x86-64 CPU with AVX2. When an output differs, the report
-names it and adds the likely cause (native numerics, other library versions).
+names it and adds the likely cause (native numerics, other library releases than the CPU
+reference's ``constraints/cpu-reference.txt``).
 
 **sync**: ``dvc pull`` and ``dvc checkout`` write files in checkout order, not build order, so
 Snakemake, which compares modification times, would rebuild what was just fetched. sync first
@@ -154,15 +155,18 @@ def verify(root: Path = Path(".")) -> tuple[bool, str]:
 
 
 def _diagnose(root: Path) -> list[str]:
-    """Why outputs may differ: native numerics, or other library versions than the pins'."""
+    """Why outputs may differ: native numerics, other library releases than the CPU
+    reference's (constraints/cpu-reference.txt), other kernels than the pinning run's."""
     from pipeline.config import load_params
     from pipeline.repro.numerics import numerics_fingerprint
+    from pipeline.repro.reference_env import explain_differences
     from pipeline.repro.regression import RegressionError, load_reference
 
     lines = []
     mode = load_params(root / "params.yaml")["numerics"]
     if mode != "portable":
         lines.append("params.yaml sets `numerics: native`: the pins are portable numerics")
+    lines += explain_differences(root)
     try:
         pinned = load_reference(root)["numerics"]
     except RegressionError:  # no reference pinned beside this lock: nothing to compare
