@@ -24,6 +24,14 @@ ATen reads its capability at its first operation and MKL its mode at its first c
 torch is imported), so :func:`configure_torch` must run before the first tensor operation of
 the process. Portable numerics govern CPU kernels: a run whose networks live on a GPU (whose
 bits no CPU setting decides) goes on, with a note, on a CPU that cannot have them.
+
+On CUDA, cuDNN runs float32 convolutions in TF32 by default on Ampere and later GPUs (a
+10-bit mantissa, a relative rounding of 2^-11 instead of float32's 2^-24), so the packed and
+graphed engines could agree with the looped one, and a GPU score with a CPU score, no closer.
+Every process :func:`configure_torch` sets up asks for IEEE float32 in cuDNN's convolutions and
+cuBLAS's matrix products, through torch's ``fp32_precision`` settings alone (mixing them with
+the legacy ``allow_tf32`` flags is an error in torch), checks that they hold, and training
+records them in each model's config.json (:func:`cuda_fp32_precision`).
 """
 
 from __future__ import annotations
@@ -43,6 +51,11 @@ PORTABLE_CAPABILITY = "AVX2"
 MKL_CBWR_COMPATIBLE = 3
 """What MKL reports for its ``COMPATIBLE`` branch (mkl_cbwr_get(MKL_CBWR_BRANCH), mkl.h)."""
 _MKL_CBWR_BRANCH = 1
+
+
+CUDA_FP32_PRECISION = {"matmul": "ieee", "conv": "ieee"}
+"""What float32 matrix products (cuBLAS) and convolutions (cuDNN) run in on CUDA: IEEE float32,
+never TF32."""
 
 
 class NumericsError(RuntimeError):
@@ -124,8 +137,43 @@ def _use_deterministic_algorithms(torch: ModuleType) -> None:
         raise NumericsError("torch's deterministic algorithms could not be turned on")
 
 
+def _fp32_settings(torch: ModuleType) -> dict[str, object]:
+    """The objects whose ``fp32_precision`` governs each op of :data:`CUDA_FP32_PRECISION`."""
+    return {"matmul": torch.backends.cuda.matmul, "conv": torch.backends.cudnn.conv}
+
+
+def cuda_fp32_precision() -> dict[str, str]:
+    """The float32 precision CUDA's matrix products and convolutions run in here ("ieee" or
+    "tf32"; what config.json records). Read without starting CUDA."""
+    import torch
+
+    try:
+        return {op: str(s.fp32_precision) for op, s in _fp32_settings(torch).items()}
+    except AttributeError as error:
+        raise NumericsError(
+            f"torch {torch.__version__} has no fp32_precision settings "
+            f"(torch.backends.cuda.matmul, torch.backends.cudnn.conv: torch 2.9 and later); "
+            "install torch 2.11 or later"
+        ) from error
+
+
+def use_ieee_float32_on_cuda() -> None:
+    """Ask for IEEE float32 in CUDA's convolutions and matrix products, and check it holds."""
+    import torch
+
+    cuda_fp32_precision()  # refuses a torch without the settings, naming them
+    for op, setting in _fp32_settings(torch).items():
+        setting.fp32_precision = CUDA_FP32_PRECISION[op]
+    if cuda_fp32_precision() != CUDA_FP32_PRECISION:
+        raise NumericsError(
+            f"CUDA's float32 precision could not be set to {CUDA_FP32_PRECISION}: torch reports "
+            f"{cuda_fp32_precision()}"
+        )
+
+
 def configure_torch(mode: str, threads: int, seed: int | None = None, device: str = "cpu") -> None:
-    """The numerics ``mode``, deterministic algorithms, a fixed thread count and the seed.
+    """The numerics ``mode``, deterministic algorithms, IEEE float32 on CUDA (no TF32), a fixed
+    thread count and the seed.
 
     ``device`` is where the networks will run (a torch device string): on a GPU, a CPU that
     cannot have portable kernels is noted and the run goes on.
@@ -149,6 +197,7 @@ def configure_torch(mode: str, threads: int, seed: int | None = None, device: st
         pinned_blas.deactivate()
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     _use_deterministic_algorithms(torch)
+    use_ieee_float32_on_cuda()
     torch.set_num_threads(threads)
     if seed is not None:
         torch.manual_seed(seed)

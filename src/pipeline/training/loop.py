@@ -28,7 +28,7 @@ from tqdm import tqdm
 from pipeline import atomic
 from pipeline.code_deps import PACKAGE_DIR, code_files
 from pipeline.config import Variant, canonical_json
-from pipeline.determinism import configure_torch
+from pipeline.determinism import configure_torch, cuda_fp32_precision
 from pipeline.metrics import mean_roc_auc
 from pipeline.settings import AudioSettings, EvaluationSettings, ModelSizes, TrainingSettings
 from pipeline.training.batches import WindowSource, load_window_source
@@ -87,12 +87,15 @@ class TrainingRun:
 
 def model_config(job: TrainingJob, frames: int, tags: list[str], seed: int) -> dict[str, Any]:
     """Everything needed to rebuild and use seed ``seed``'s network without params.yaml
-    (config.json)."""
+    (config.json), and the numerics it was trained with: the CPU kernels and the float32
+    precision of CUDA's products and convolutions as this process runs them (IEEE after
+    :func:`configure_torch`)."""
     return {
         **network_config(job.variant, frames, tags, job.model, job.audio.min_n_fft),
         "training": job.training.profile.to_config(seed),
         "dataset": job.dataset,
         "numerics": job.training.numerics,
+        "cuda_fp32_precision": cuda_fp32_precision(),
     }
 
 
