@@ -50,6 +50,7 @@ from pipeline.training.networks import (
     network_config,
     save_trained,
     select_device,
+    use_device,
 )
 from pipeline.training.predict import clip_predictions_of_models
 from pipeline.training.sampling import DeviceSampler, DeviceWindows, HostSampler
@@ -184,6 +185,7 @@ def _setup(
     variant, profile = job.variant, job.training.profile
     device = select_device(job.training.device, "training.device")  # no tensor operation
     configure_torch(job.training.numerics, job.training.threads, device=str(device))
+    use_device(device, "training.device")
     engine_name = resolve_engine(job.training.engine, device)
     frames = job.audio.frames(variant.length, variant.stride)
     source = load_window_source(variant, split_path, audio_stem, mel_stem, frames)
