@@ -41,6 +41,7 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 NUMERICS_MODES = ("portable", "native")
 
@@ -169,6 +170,25 @@ def use_ieee_float32_on_cuda() -> None:
             f"CUDA's float32 precision could not be set to {CUDA_FP32_PRECISION}: torch reports "
             f"{cuda_fp32_precision()}"
         )
+
+
+def empty_to_overwrite(*size: int, **options: Any) -> Any:
+    """``torch.empty`` for a tensor whose every element is written before any is read.
+
+    Deterministic algorithms fill every ``torch.empty`` (NaN, or an integer type's largest
+    value) so that reading uninitialised memory cannot differ between runs; for such a tensor
+    the fill is a wasted pass over its memory, at every step for the pinned products' outputs
+    and gradients (:mod:`pipeline.training.products`). Every other allocation keeps the fill.
+    """
+    import torch
+    from torch.utils import deterministic
+
+    fill = deterministic.fill_uninitialized_memory
+    deterministic.fill_uninitialized_memory = False
+    try:
+        return torch.empty(*size, **options)
+    finally:
+        deterministic.fill_uninitialized_memory = fill
 
 
 def configure_torch(mode: str, threads: int, seed: int | None = None, device: str = "cpu") -> None:
