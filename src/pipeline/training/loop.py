@@ -37,6 +37,12 @@ from pipeline.training.checkpoint import (
     resume_from_checkpoint,
     save_checkpoint,
 )
+from pipeline.training.device_memory import (
+    DevicePlan,
+    free_device_memory,
+    plan_device_memory,
+    resident_bytes,
+)
 from pipeline.training.engines import (
     LoopedSeeds,
     PackedSeeds,
@@ -52,8 +58,8 @@ from pipeline.training.networks import (
     select_device,
     use_device,
 )
-from pipeline.training.predict import clip_predictions_of_models
-from pipeline.training.sampling import DeviceSampler, DeviceWindows, HostSampler
+from pipeline.training.predict import clip_predictions_of_models, split_windows
+from pipeline.training.sampling import DeviceSampler, DeviceWindows, HostSampler, ResidentWindows
 
 HISTORY_COLUMNS = ["update", "train_loss", "valid_auc", "best", "elapsed_s"]
 
@@ -84,6 +90,7 @@ class TrainingRun:
     train_rows: np.ndarray
     device: torch.device
     configs: list[dict[str, Any]]
+    validation: ResidentWindows | None = None  # the validation windows kept on the device
 
 
 def model_config(job: TrainingJob, frames: int, tags: list[str], seed: int) -> dict[str, Any]:
@@ -196,6 +203,8 @@ def _setup(
     if not (windows["split"] == "valid").any():
         raise RuntimeError(f"{variant.name}: no usable validation clips (see skipped.csv)")
     _require_defined_validation_auc(variant, source, windows)
+    plan = _device_plan(job, engine_name, device, source, windows, train_rows)
+    engine_name = plan.engine
 
     seeds = list(job.seeds)
     networks = seed_networks(
@@ -211,7 +220,38 @@ def _setup(
     else:
         sampler = HostSampler(source, train_rows, seeds, profile.batch_size)
     configs = [model_config(job, frames, source.tags, seed) for seed in seeds]
-    return TrainingRun(engine, engine_name, sampler, source, windows, train_rows, device, configs)
+    validation = None
+    if plan.validation_resident:
+        validation = ResidentWindows(source, windows, "valid", device)
+    return TrainingRun(
+        engine, engine_name, sampler, source, windows, train_rows, device, configs, validation
+    )
+
+
+def _device_plan(
+    job: TrainingJob,
+    engine_name: str,
+    device: torch.device,
+    source: WindowSource,
+    windows: pd.DataFrame,
+    train_rows: np.ndarray,
+) -> DevicePlan:
+    """On CUDA, what the job keeps on the device by its free memory
+    (:mod:`pipeline.training.device_memory`), said on stderr when it is less than asked."""
+    if device.type != "cuda":
+        return DevicePlan(engine_name, validation_resident=False)
+    _, rows = split_windows(source, windows, "valid")
+    plan = plan_device_memory(
+        engine_name,
+        job.training.engine,
+        device,
+        resident_bytes(source, train_rows),
+        resident_bytes(source, np.unique(rows)),
+        free_device_memory(device),
+    )
+    if plan.note:
+        print(f"{job_name(job)}: {plan.note}", file=sys.stderr)
+    return plan
 
 
 def job_name(job: TrainingJob) -> str:
@@ -237,10 +277,10 @@ def _validate(
     """Each seed's clip-level validation AUC and whether it improved on the seed's best, in
     which case the seed keeps its parameters.
 
-    On a CPU a clip's windows are predicted in batches of their own (the evaluation's bits);
-    on a GPU in batches of ``evaluation.batch_size`` windows across clips, which is faster.
-    Each batch is cut from the cache once and predicted by every seed (the windows never
-    change, but holding them for the whole job would cost ~1.3 GB of raw audio on MTAT).
+    On a CPU a clip's windows are predicted in batches of their own (the evaluation's bits),
+    each cut from the cache once and predicted by every seed; on a GPU in batches of
+    ``evaluation.batch_size`` windows across clips, which is faster, cut on the device from
+    the validation clips kept there (:class:`ResidentWindows`) where they fit.
     """
     networks = [run.engine.network(k) for k in range(len(states))]
     _, seed_scores, labels = clip_predictions_of_models(
@@ -251,6 +291,7 @@ def _validate(
         job.evaluation.batch_size,
         run.device,
         clip_aligned=run.device.type == "cpu",
+        resident=run.validation,
     )
     aucs, improved = [], []
     for k, (state, scores) in enumerate(zip(states, seed_scores, strict=True)):
