@@ -78,7 +78,15 @@ _REQUIRED_CPU_FLAGS = ("avx2", "fma")
 
 class PinnedBlasError(RuntimeError):
     """The pinned OpenBLAS cannot be had here (missing wheel, a CPU without AVX2/FMA, a copy
-    already loaded with another core type, or arithmetic that fails the known answers)."""
+    already loaded with another core type, or arithmetic that fails the known answers).
+
+    ``too_late`` is True when only this process is to blame (a copy already loaded with
+    another core type), so a fresh process can have it.
+    """
+
+    def __init__(self, message: str, *, too_late: bool = False) -> None:
+        super().__init__(message)
+        self.too_late = too_late
 
 
 @dataclass(frozen=True)
@@ -271,7 +279,8 @@ def open_library(path: Path) -> PinnedBlas:
         raise PinnedBlasError(
             f"{path} runs {core} kernels on {threads} thread(s), not {PINNED_CORE} on one: "
             f"something imported {PACKAGE} before the pipeline could pin it; "
-            "start the step in a fresh process"
+            "start the step in a fresh process",
+            too_late=True,
         )
     return PinnedBlas(library, path, library.scipy_openblas_get_config().decode(), core)
 

@@ -50,3 +50,18 @@ def test_prep_throughput_times_decoding_against_every_cache(tmp_path):
     assert run["ratio_full_to_decode"] == pytest.approx(
         run["full_s_per_clip"] / run["decode_s_per_clip"], rel=0.01
     )
+
+
+def test_tag_throughput_times_tag_files_also_after_other_torch_work(tmp_path):
+    """In params.yaml's numerics, set before the first tensor operation; the last figure is
+    tag_files in a process whose kernels are not the model's (a fresh worker tags)."""
+    report = _run(
+        "tag_throughput.py", "--minutes", "0.1", "--repeats", "1", "--variants",
+        "spectrogram_512_256", out=tmp_path,
+    )  # fmt: skip
+    assert report["settings"]["numerics"] == "portable"
+    [model] = report["models"]
+    assert model["variant"] == "spectrogram_512_256" and model["windows"] == 2
+    stages = ("features", "network", "inference", "end_to_end_wav", "after_torch_work_wav")
+    assert all(model[stage]["x_real_time"] > 0 for stage in stages)
+    assert model["after_torch_work_wav"]["best_s"] > model["end_to_end_wav"]["best_s"]
