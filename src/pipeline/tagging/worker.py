@@ -6,8 +6,9 @@ longer switch to the portable numerics a model was trained with. Rather than ref
 with other kernels and scores that differ from evaluation's, ``tag_files`` hands the files to
 a fresh interpreter running this module: it sets the numerics before its first operation,
 scores the files exactly as ``tag_files`` does in a fresh process, and sends the results
-back. Each such call pays the worker's start (importing torch, loading the model: about 2 s on
-one core).
+back. Each such call pays the worker's start (importing torch, loading the pinned library and
+the model): 1.5-1.7 s on one core (``python benchmarks/tag_throughput.py``, committed run in
+benchmarks/results/tag_throughput.md).
 
 The request and the results travel through files in a private temporary folder (results
 pickled: the worker is this package, started by the caller, on the caller's own paths); the
