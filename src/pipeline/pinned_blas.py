@@ -28,10 +28,10 @@ Since all of this holds for one build and no OpenBLAS API reports the blocking, 
 checks the arithmetic itself (:func:`check_known_answers`): three products whose bytes expose
 the K blocking, the direct path and beta, compared with the SHA-256 of the bytes the pinned
 wheel computes. A library that fails is refused with :class:`PinnedBlasError`. The check runs
-once per process and costs about 1.5 ms there (1.3-1.5 ms in most of five fresh processes on
-this project's 2-core Xeon, load average 2: ``python -c "import time; from pipeline import
+once per process and costs about 1.5 ms there (1.2-1.7 ms in five fresh processes on this
+project's 2-core Intel Xeon, load average 1.2: ``python -c "import time; from pipeline import
 pinned_blas as p; b = p.open_library(p.library_path()); t = time.perf_counter();
-p.check_known_answers(b); print(time.perf_counter() - t)"``), 0.4-1.0 ms repeated
+p.check_known_answers(b); print(time.perf_counter() - t)"``), 0.4-0.6 ms repeated
 (``python -m timeit -s "from pipeline import pinned_blas as p; b = p.load()"
 "p.check_known_answers(b)"``).
 
