@@ -344,7 +344,7 @@ def check_known_answers(blas: PinnedBlas) -> None:
             f"{blas.path} ({_wheel_version()}, {blas.core} kernels on one thread) fails the "
             f"pinned products' self-test: {'; '.join(wrong)} came out with other bytes than "
             "the pinned wheel's, so its kernels or blocking differ and no pinned output could "
-            f"be rebuilt with it. Reinstall the wheel pyproject.toml pins (pip install -e .) "
+            "be rebuilt with it. Reinstall the wheel pyproject.toml pins (pip install -e .) "
             "in a fresh virtual environment, or set `numerics: native` in params.yaml"
         )
 
