@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.repro.artefacts import OutputCheck, main
-from tests.conftest import dvc
+from tests.conftest import dvc, run_tool
 
 # --- OutputCheck, without DVC -----------------------------------------------------------------
 
@@ -82,6 +82,13 @@ def built_outside_dvc(tmp_path: Path) -> Path:
     return workdir
 
 
+def sync_push(workdir: Path, *stages: str) -> subprocess.CompletedProcess:
+    """The command in its own process: DVC's logging, set up when dvc is first imported,
+    would otherwise hold this test's captured streams for every later in-process DVC test."""
+    command = (sys.executable, "-m", "pipeline.repro.artefacts", "sync", "--push", *stages)
+    return run_tool(workdir, *command, check=False)
+
+
 def _stored(tmp_path: Path) -> list[Path]:
     store = tmp_path / "store"
     return sorted(p for p in store.rglob("*") if p.is_file()) if store.exists() else []
@@ -95,13 +102,11 @@ def test_what_another_driver_built_is_not_shared_by_dvc_push_alone(built_outside
     assert _stored(tmp_path) == []
 
 
-def test_sync_push_commits_and_pushes_outputs_that_match_dvc_lock(
-    built_outside_dvc, tmp_path, monkeypatch, capsys
-):
+def test_sync_push_commits_and_pushes_outputs_that_match_dvc_lock(built_outside_dvc, tmp_path):
     lock = (built_outside_dvc / "dvc.lock").read_bytes()
-    monkeypatch.chdir(built_outside_dvc)
-    assert main(["sync", "--push"]) == 0
-    assert capsys.readouterr().out == (
+    done = sync_push(built_outside_dvc)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
         "2 outputs matching dvc.lock committed, 2 files pushed to the default remote\n"
     )
     assert (built_outside_dvc / "dvc.lock").read_bytes() == lock
@@ -116,13 +121,11 @@ def test_sync_push_commits_and_pushes_outputs_that_match_dvc_lock(
     assert {name: (built_outside_dvc / name).read_bytes() for name in built} == built
 
 
-def test_sync_push_refuses_an_output_that_differs_and_names_its_stage(
-    built_outside_dvc, tmp_path, monkeypatch, capsys
-):
+def test_sync_push_refuses_an_output_that_differs_and_names_its_stage(built_outside_dvc, tmp_path):
     (built_outside_dvc / "second.txt").write_text("not what dvc.lock pins")
-    monkeypatch.chdir(built_outside_dvc)
-    assert main(["sync", "--push"]) == 1
-    err = capsys.readouterr().err
+    done = sync_push(built_outside_dvc)
+    err = done.stderr
+    assert done.returncode == 1
     assert err.startswith(
         "error: these stages are not what dvc.lock pins, so nothing was committed or pushed:\n"
         "  second: output second.txt is not the pinned one (or missing)\n"
@@ -130,20 +133,21 @@ def test_sync_push_refuses_an_output_that_differs_and_names_its_stage(
     assert "first:" not in err and "Rebuild them" in err
     assert _stored(tmp_path) == [] and not (built_outside_dvc / ".dvc" / "cache").exists()
     # A stage named, and what it needs, is checked and shared alone.
-    assert main(["sync", "--push", "first"]) == 0
-    assert "1 output matching dvc.lock committed, 1 file pushed" in capsys.readouterr().out
+    done = sync_push(built_outside_dvc, "first")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1 output matching dvc.lock committed, 1 file pushed")
     assert len(_stored(tmp_path)) == 1
 
 
-def test_sync_push_refuses_a_changed_dependency(built_outside_dvc, tmp_path, monkeypatch, capsys):
+def test_sync_push_refuses_a_changed_dependency(built_outside_dvc, tmp_path):
     """Outputs rebuilt from another input are not the pinned ones either, even where a plain
     `dvc commit` would take them (and rewrite dvc.lock)."""
     (built_outside_dvc / "source.txt").write_text("other bytes\n")
     _build_by_hand(built_outside_dvc)
     lock = (built_outside_dvc / "dvc.lock").read_bytes()
-    monkeypatch.chdir(built_outside_dvc)
-    assert main(["sync", "--push"]) == 1
-    err = capsys.readouterr().err
+    done = sync_push(built_outside_dvc)
+    err = done.stderr
+    assert done.returncode == 1
     assert "  first: output first.txt is not the pinned one (or missing); dependency " in err
     assert "source.txt changed" in err and "  second: output second.txt" in err
     assert (built_outside_dvc / "dvc.lock").read_bytes() == lock and _stored(tmp_path) == []
