@@ -46,6 +46,30 @@ def test_a_tensor_operation_before_configure_torch_is_refused():
     done = _run(code, ATEN_CPU_CAPABILITY="default")
     assert done.returncode != 0
     assert "NumericsError: portable numerics need" in done.stderr
+    assert "a tensor operation ran before configure_torch; start the step in a fresh" in (
+        done.stderr
+    )
+
+
+def test_only_kernels_chosen_too_early_are_blamed_on_the_process(monkeypatch):
+    """A fresh process cures kernels chosen before configure_torch, never a CPU without AVX2
+    (what lets e2e-tag hand files to a fresh worker only when that helps)."""
+    import torch
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "DEFAULT")
+    monkeypatch.setattr(torch.cpu, "_is_avx2_supported", lambda: True, raising=False)
+    with pytest.raises(determinism.NumericsError) as late:
+        determinism._pin_cpu_kernels()
+    assert late.value.too_late and "a tensor operation ran before" in str(late.value)
+    monkeypatch.setattr(torch.cpu, "_is_avx2_supported", lambda: False, raising=False)
+    with pytest.raises(determinism.NumericsError) as never:
+        determinism._pin_cpu_kernels()
+    assert not never.value.too_late and "this CPU lacks AVX2" in str(never.value)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    monkeypatch.setattr(determinism, "mkl_branch", lambda: 1)
+    with pytest.raises(determinism.NumericsError) as mkl:
+        determinism._pin_cpu_kernels()
+    assert mkl.value.too_late
 
 
 def test_without_the_mkl_setting_the_mkl_check_refuses(monkeypatch):
@@ -100,6 +124,12 @@ def test_a_copy_loaded_with_another_core_type_is_refused():
     done = _run(code, OPENBLAS_CORETYPE="Prescott")
     assert done.returncode != 0
     assert "PinnedBlasError" in done.stderr and "not Haswell on one" in done.stderr
+    caught = code.replace(
+        "pinned_blas.load()",
+        "try:\n    pinned_blas.load()\nexcept pinned_blas.PinnedBlasError as error:\n"
+        "    print('fresh process helps:', error.too_late)",
+    )
+    assert _run(caught, OPENBLAS_CORETYPE="Prescott").stdout == "fresh process helps: True\n"
 
 
 def test_cuda_float32_products_and_convolutions_are_asked_for_in_ieee_not_tf32():

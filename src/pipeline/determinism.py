@@ -60,7 +60,29 @@ never TF32."""
 
 
 class NumericsError(RuntimeError):
-    """Portable numerics cannot be had in this process (too late, or the CPU lacks AVX2)."""
+    """Portable numerics cannot be had in this process (too late, or the CPU lacks AVX2).
+
+    ``too_late`` is True when only this process is to blame (its kernels were chosen before
+    :func:`configure_torch`), so a fresh process on this machine can have them.
+    """
+
+    def __init__(self, message: str, *, too_late: bool = False) -> None:
+        super().__init__(message)
+        self.too_late = too_late
+
+
+def cpu_has_avx2() -> bool:
+    """Whether the CPU has AVX2, whatever kernels torch chose (torch's private probe; the
+    flags Linux lists where this torch lacks it; assumed where neither can tell)."""
+    import torch
+
+    probe = getattr(torch.cpu, "_is_avx2_supported", None)
+    if probe is not None:
+        return bool(probe())
+    from pipeline.pinned_blas import cpu_flags
+
+    flags = cpu_flags()
+    return not flags or "avx2" in flags
 
 
 def use_numerics(mode: str) -> None:
@@ -105,24 +127,31 @@ def _pin_cpu_kernels() -> None:
 
     capability = torch.backends.cpu.get_cpu_capability()
     if capability != PORTABLE_CAPABILITY:
+        needed = f"portable numerics need ATen's {PORTABLE_CAPABILITY} kernels, but torch runs"
+        if cpu_has_avx2():
+            raise NumericsError(
+                f"{needed} {capability} here: a tensor operation ran before configure_torch; "
+                "start the step in a fresh process",
+                too_late=True,
+            )
         raise NumericsError(
-            f"portable numerics need ATen's {PORTABLE_CAPABILITY} kernels, but torch runs "
-            f"{capability} here (a CPU without AVX2, or a tensor operation ran before "
-            "configure_torch); set `numerics: native` in params.yaml"
+            f"{needed} {capability} here (this CPU lacks AVX2); set `numerics: native` in "
+            "params.yaml"
         )
     branch = mkl_branch()
     if branch is not None and branch != MKL_CBWR_COMPATIBLE:
         raise NumericsError(
             f"portable numerics need MKL's COMPATIBLE branch ({MKL_CBWR_COMPATIBLE}), but MKL "
             f"runs branch {branch} here (MKL_CBWR was not set before MKL's first call); "
-            "start the step in a fresh process"
+            "start the step in a fresh process",
+            too_late=True,
         )
     torch.backends.mkldnn.enabled = False
     torch.backends.nnpack.set_flags(False)
     try:
         pinned_blas.activate()
     except pinned_blas.PinnedBlasError as error:
-        raise NumericsError(str(error)) from error
+        raise NumericsError(str(error), too_late=error.too_late) from error
 
 
 def _use_deterministic_algorithms(torch: ModuleType) -> None:

@@ -83,3 +83,18 @@ def test_the_train_benchmark_chooses_its_device_before_pinning_cpu_kernels(monke
     assert "note: CPU kernels not pinned" in capsys.readouterr().err
     with pytest.raises(determinism.NumericsError, match="AVX2"):
         bench.setup_device("cpu", "portable", 1)
+
+
+def test_tag_throughput_times_tag_files_also_after_other_torch_work(tmp_path):
+    """In params.yaml's numerics, set before the first tensor operation; the last figure is
+    tag_files in a process whose kernels are not the model's (a fresh worker tags)."""
+    report = _run(
+        "tag_throughput.py", "--minutes", "0.1", "--repeats", "1", "--variants",
+        "spectrogram_512_256", out=tmp_path,
+    )  # fmt: skip
+    assert report["settings"]["numerics"] == "portable"
+    [model] = report["models"]
+    assert model["variant"] == "spectrogram_512_256" and model["windows"] == 2
+    stages = ("features", "network", "inference", "end_to_end_wav", "after_torch_work_wav")
+    assert all(model[stage]["x_real_time"] > 0 for stage in stages)
+    assert model["after_torch_work_wav"]["best_s"] > model["end_to_end_wav"]["best_s"]
