@@ -53,7 +53,7 @@ from pipeline import atomic
 from pipeline.config import Variant, all_variants, load_params
 from pipeline.constants import N_MELS
 from pipeline.data.synth import CLIP_SAMPLES
-from pipeline.determinism import NUMERICS_MODES, configure_torch
+from pipeline.determinism import NUMERICS_MODES, configure_torch, cuda_fp32_precision
 from pipeline.features.mel import n_frames
 from pipeline.features.windows import raw_window_samples
 from pipeline.repro.numerics import cpu_model, numerics_fingerprint
@@ -61,7 +61,7 @@ from pipeline.settings import AudioSettings, ModelSizes
 from pipeline.training.batches import WindowSource
 from pipeline.training.engines import LoopedSeeds, PackedSeeds, seed_networks
 from pipeline.training.graph import WARMUP_STEPS, GraphedStep
-from pipeline.training.networks import build_variant_model, select_device
+from pipeline.training.networks import build_variant_model, select_device, use_device
 from pipeline.training.sampling import DeviceSampler, DeviceWindows, HostSampler
 
 REPO = Path(__file__).resolve().parents[1]
@@ -350,6 +350,7 @@ def machine(device: torch.device) -> dict[str, Any]:
         "numpy": np.__version__,
         "cuda": torch.version.cuda if cuda else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "cuda_fp32_precision": cuda_fp32_precision(),
         "numerics_fingerprint": numerics_fingerprint(),
     }
 
@@ -383,7 +384,12 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         f"Device: {host['device']} ({host['device_type']}; host CPU {host['cpu_model']}, "
         f"{host['cpu_count']} CPUs). Python {host['python']}, torch {host['torch']}, "
         f"numpy {host['numpy']}"
-        + (f", CUDA {host['cuda']}, cuDNN {host['cudnn']}" if host["cuda"] else "")
+        + (
+            f", CUDA {host['cuda']}, cuDNN {host['cudnn']}, float32 products and convolutions "
+            f"in {host['cuda_fp32_precision']}"
+            if host["cuda"]
+            else ""
+        )
         + f". Numerics {settings['numerics']}, {settings['threads']} torch thread(s). "
         f"Load average at start / end: {report['load_average_at_start']} / "
         f"{report['load_average_at_end']}.",
@@ -462,7 +468,7 @@ def write_report(report: dict[str, Any], out: Path) -> None:
 
 def parse_args(argv: list[str] | None, params: dict[str, Any]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--numerics", choices=NUMERICS_MODES, default=params["numerics"])
     parser.add_argument("--threads", type=int, default=params["training"]["threads"])
     parser.add_argument("--profile", default="paper", choices=params["training"]["profiles"])
@@ -478,11 +484,20 @@ def parse_args(argv: list[str] | None, params: dict[str, Any]) -> argparse.Names
     return parser.parse_args(argv)
 
 
+def setup_device(requested: str, numerics: str, threads: int) -> torch.device:
+    """The device first, then the numerics for it, as training sets up: on a GPU, a CPU whose
+    kernels cannot be pinned is noted and the run goes on (the networks' bits are the GPU's);
+    then the device is made current, so graphs and streams are made on it."""
+    device = select_device(requested, "--device")  # no tensor operation
+    configure_torch(numerics, threads, device=str(device))  # before the first tensor operation
+    use_device(device, "--device")
+    return device
+
+
 def main(argv: list[str] | None = None) -> int:
     params = load_params(REPO / "params.yaml")
     args = parse_args(argv, params)
-    configure_torch(args.numerics, args.threads)  # before the first tensor operation
-    device = select_device(args.device, "--device")
+    device = setup_device(args.device, args.numerics, args.threads)
     defaults = DEFAULTS["quick" if args.quick else device.type]
     given = (args.updates, args.warmup, args.repeats, args.clips)
     updates, warmup, repeats, clips = (

@@ -76,6 +76,7 @@ class Defect:
 
 
 STAGES_TEST = "tests/test_stages.py"
+TABLES_TEST = "tests/evaluation/test_table_numbers.py"
 DEFECTS = [
     Defect(
         "keep-last",
@@ -190,6 +191,51 @@ DEFECTS = [
         '_LOAD_ENVIRONMENT = {"OPENBLAS_CORETYPE": PINNED_CORE, "OPENBLAS_NUM_THREADS": "1"}\n',
         '_LOAD_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1"}\n',
         ("tests/repro/test_portability.py",),
+    ),
+    Defect(
+        "evaluate-seeds-mixed",
+        "stages.evaluate scores each seed with another seed's model",
+        "src/pipeline/stages.py",
+        '        {seed: paths.model_dir(variant.name, seed) for seed in params["experiments"]'
+        '["seeds"]},\n',
+        '        dict(zip(params["experiments"]["seeds"], [paths.model_dir(variant.name, seed) '
+        'for seed in params["experiments"]["seeds"][::-1]])),\n',
+        (STAGES_TEST,),
+    ),
+    Defect(
+        "seed-folders-mixed",
+        "a training job writes each seed's parameters and history into another seed's folder",
+        "src/pipeline/training/loop.py",
+        "        for seed, config, state in zip(job.seeds, run.configs, states, strict=True)\n",
+        "        for seed, config, state in zip(job.seeds, run.configs, states[::-1], "
+        "strict=True)\n",
+        (STAGES_TEST,),
+    ),
+    Defect(
+        "ttest-seeds-mispaired",
+        "Table 1's t-test pairs each seed's spectrogram AUC with another seed's raw-audio AUC",
+        "src/pipeline/evaluation/tables.py",
+        '    y = np.array([b["seeds"][s]["auc"] for s in seeds])\n',
+        '    y = np.array([b["seeds"][s]["auc"] for s in seeds[1:] + seeds[:1]])\n',
+        (TABLES_TEST,),
+    ),
+    Defect(
+        "ttest-unpaired",
+        "Table 1's t-test over seeds ignores the pairing (independent samples)",
+        "src/pipeline/evaluation/tables.py",
+        "stats.ttest_rel(x, y)",
+        "stats.ttest_ind(x, y)",
+        (TABLES_TEST,),
+    ),
+    Defect(
+        "wilcoxon-tags-by-row",
+        "Table 1's Wilcoxon test pairs the two variants' tags by row, not by name",
+        "src/pipeline/evaluation/tables.py",
+        '    paired = tags_a.merge(tags_b, on="tag", suffixes=("_first", "_second"), '
+        'validate="1:1")\n',
+        '    paired = tags_a.join(tags_b.drop(columns="tag"), lsuffix="_first", '
+        'rsuffix="_second")\n',
+        (TABLES_TEST,),
     ),
     Defect(
         "drivers-not-deps",

@@ -32,7 +32,10 @@ PAIR = {"length": LENGTH, "stride": STRIDE}
 OVERRIDES: dict[str, Any] = {
     "audio": {"window_seconds": WINDOW_SAMPLES / SAMPLE_RATE},
     "experiments": {
-        "seeds": [1, 2],
+        # Neither ascending nor 1, 2: a step that numbered the seeds by position, or sorted
+        # them in one place and not another, hands a seed another seed's files, which
+        # tests/test_stages.py sees.
+        "seeds": [3, 1],
         "front_ends": ["spectrogram", "raw"],
         "table1": [PAIR],
         "table2": {**PAIR, "nonlinearities": ["relu"]},

@@ -3,6 +3,7 @@ a process that cannot have one is refused (or, for networks on a GPU, told so an
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -45,6 +46,30 @@ def test_a_tensor_operation_before_configure_torch_is_refused():
     done = _run(code, ATEN_CPU_CAPABILITY="default")
     assert done.returncode != 0
     assert "NumericsError: portable numerics need" in done.stderr
+    assert "a tensor operation ran before configure_torch; start the step in a fresh" in (
+        done.stderr
+    )
+
+
+def test_only_kernels_chosen_too_early_are_blamed_on_the_process(monkeypatch):
+    """A fresh process cures kernels chosen before configure_torch, never a CPU without AVX2
+    (what lets e2e-tag hand files to a fresh worker only when that helps)."""
+    import torch
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "DEFAULT")
+    monkeypatch.setattr(torch.cpu, "_is_avx2_supported", lambda: True, raising=False)
+    with pytest.raises(determinism.NumericsError) as late:
+        determinism._pin_cpu_kernels()
+    assert late.value.too_late and "a tensor operation ran before" in str(late.value)
+    monkeypatch.setattr(torch.cpu, "_is_avx2_supported", lambda: False, raising=False)
+    with pytest.raises(determinism.NumericsError) as never:
+        determinism._pin_cpu_kernels()
+    assert not never.value.too_late and "this CPU lacks AVX2" in str(never.value)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    monkeypatch.setattr(determinism, "mkl_branch", lambda: 1)
+    with pytest.raises(determinism.NumericsError) as mkl:
+        determinism._pin_cpu_kernels()
+    assert mkl.value.too_late
 
 
 def test_without_the_mkl_setting_the_mkl_check_refuses(monkeypatch):
@@ -99,3 +124,43 @@ def test_a_copy_loaded_with_another_core_type_is_refused():
     done = _run(code, OPENBLAS_CORETYPE="Prescott")
     assert done.returncode != 0
     assert "PinnedBlasError" in done.stderr and "not Haswell on one" in done.stderr
+    caught = code.replace(
+        "pinned_blas.load()",
+        "try:\n    pinned_blas.load()\nexcept pinned_blas.PinnedBlasError as error:\n"
+        "    print('fresh process helps:', error.too_late)",
+    )
+    assert _run(caught, OPENBLAS_CORETYPE="Prescott").stdout == "fresh process helps: True\n"
+
+
+def test_cuda_float32_products_and_convolutions_are_asked_for_in_ieee_not_tf32():
+    """torch's defaults leave cuDNN's float32 convolutions in TF32; every process the pipeline
+    sets up asks for IEEE float32 in both (read through the fp32_precision API alone: reading
+    the legacy allow_tf32 flags after setting it is an error in torch). On the CPU: the
+    settings are process-wide, so they are requested whether or not a GPU is present."""
+    code = (
+        "import json; from pipeline import determinism\n"
+        "before = determinism.cuda_fp32_precision()\n"
+        "determinism.configure_torch({mode!r}, 1)\n"
+        "print(json.dumps([before, determinism.cuda_fp32_precision()]))"
+    )
+    for mode in determinism.NUMERICS_MODES:
+        done = _run(code.format(mode=mode))
+        assert done.returncode == 0, done.stderr
+        before, after = json.loads(done.stdout)
+        assert before["conv"] == "tf32", "torch's default changed: this test proves nothing"
+        assert after == {"matmul": "ieee", "conv": "ieee"} == determinism.CUDA_FP32_PRECISION
+
+
+def test_a_torch_without_the_fp32_precision_settings_is_refused_naming_them(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.backends.cudnn, "conv", object())  # as before torch 2.9
+    with pytest.raises(determinism.NumericsError, match="no fp32_precision settings.*2.11"):
+        determinism.use_ieee_float32_on_cuda()
+
+
+def test_a_setting_that_does_not_hold_is_refused(monkeypatch):
+    """Checked after it is set, as every other setting: a torch that ignored it is stopped."""
+    monkeypatch.setattr(determinism, "cuda_fp32_precision", lambda: {"matmul": "ieee"})
+    with pytest.raises(determinism.NumericsError, match="could not be set"):
+        determinism.use_ieee_float32_on_cuda()

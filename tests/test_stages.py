@@ -5,6 +5,12 @@ project from split.csv on.
 Training validates on the validation part (c) and nothing else, evaluation scores the test
 part (d-f) and nothing else and says so in its metrics, and the parameter count the metrics
 report is the network's, counted by hand from Figure 1's layer sizes.
+
+Each seed's outputs are its own: its model folder holds what training that seed alone gives,
+its metrics are its own model's scores (recomputed here with scikit-learn), and every number
+of the four tables follows from those per-seed, per-tag AUCs (recomputed here with numpy and
+scipy, paired as the paper's design pairs them: same seed, same tag). The seeds give
+different models and metrics, so handing one seed another's files shows.
 """
 
 from __future__ import annotations
@@ -13,18 +19,24 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import stats
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from pipeline import stages
 from pipeline.config import Variant, load_params
 from pipeline.paths import Paths
-from pipeline.settings import ModelSizes
-from pipeline.training.batches import WindowSource
-from pipeline.training.networks import build_variant_model
+from pipeline.settings import ModelSizes, Settings
+from pipeline.training.batches import WindowSource, load_window_source
+from pipeline.training.loop import TrainingJob, train_variant
+from pipeline.training.networks import build_variant_model, load_trained
+from pipeline.training.predict import clip_predictions
 from tests.conftest import REPO
 from tests.stage_data import (
     LENGTH,
@@ -37,6 +49,7 @@ from tests.stage_data import (
 
 VARIANTS = [Variant("raw", LENGTH, STRIDE), Variant("spectrogram", LENGTH, STRIDE)]
 STEPS = (stages.train, stages.evaluate)
+TABLES = ("table1", "table2", "table3", "table4")
 
 
 class PredictedWindows:
@@ -74,6 +87,7 @@ class PredictedWindows:
 class StageRun:
     """What the steps read and wrote, and the windows each (variant, step) predicted."""
 
+    root: Path  # the working directory the steps ran in (every path of Paths is under it)
     params: dict[str, Any]
     split: pd.DataFrame
     windows: pd.DataFrame
@@ -81,14 +95,17 @@ class StageRun:
     metrics: dict[str, dict[str, Any]]
     per_tag: dict[str, pd.DataFrame]
     histories: dict[str, pd.DataFrame]  # seed 1's
+    tables: dict[str, pd.DataFrame]
 
 
 @pytest.fixture(scope="module")
 def stage_run(tmp_path_factory: pytest.TempPathFactory) -> StageRun:
     """decode_audio, windows, mel_cache, then train and evaluate of a raw-audio and a
-    spectrogram variant, each through pipeline.stages in a fresh working directory."""
+    spectrogram variant, and the four tables (every one of them made of these two variants),
+    each through pipeline.stages in a fresh working directory."""
+    root = tmp_path_factory.mktemp("stages")
     with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.chdir(tmp_path_factory.mktemp("stages"))
+        monkeypatch.chdir(root)
         params = stage_params()
         paths = Paths.of(params)
         split = write_split_and_audio(params)
@@ -101,7 +118,10 @@ def stage_run(tmp_path_factory: pytest.TempPathFactory) -> StageRun:
             for step in STEPS:
                 step(params, variant.name)
                 predicted[variant.name, step.__name__] = spy.take()
+        for name in TABLES:
+            stages.table(params, name)
         return StageRun(
+            root,
             params,
             split,
             pd.read_csv(paths.windows(LENGTH, STRIDE)),
@@ -109,6 +129,7 @@ def stage_run(tmp_path_factory: pytest.TempPathFactory) -> StageRun:
             {v.name: json.loads(paths.metrics(v.name).read_text()) for v in VARIANTS},
             {v.name: pd.read_csv(paths.per_tag(v.name)) for v in VARIANTS},
             {v.name: pd.read_csv(paths.model_dir(v.name, 1) / "history.csv") for v in VARIANTS},
+            {name: pd.read_csv(paths.table(name)) for name in TABLES},
         )
 
 
@@ -211,3 +232,173 @@ def test_the_metrics_report_the_networks_parameter_count(stage_run, variant):
     output = dense_units * 2 + 2
     by_hand = front + conv1 + conv2 + dense + output
     assert stage_run.metrics[variant.name]["parameters"] == by_hand
+
+
+# --- each seed's outputs are its own, and every table number follows from them ----------------
+
+
+def _seeds(run: StageRun) -> list[int]:
+    return list(run.params["experiments"]["seeds"])
+
+
+def _mel_stem(run: StageRun, variant: Variant) -> Path | None:
+    paths = Paths.of(run.params)
+    if variant.front_end != "spectrogram":
+        return None
+    return run.root / paths.mel_stem(variant.length, variant.stride)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
+def test_each_seed_folder_holds_that_seed_trained_alone(stage_run, variant, tmp_path):
+    """models/<dataset>/<variant>/seed<k>/ is, byte for byte, what a job training seed k
+    alone writes (the looped engine's promise), and the seeds' models differ: a job that
+    wrote one seed's model into another seed's folder fails here."""
+    run, paths = stage_run, Paths.of(stage_run.params)
+    settings = Settings.from_params(run.params)
+    weights = {}
+    for seed in _seeds(run):
+        job = TrainingJob(
+            variant,
+            (seed,),
+            settings.dataset,
+            settings.training,
+            settings.model,
+            settings.audio,
+            settings.evaluation,
+        )
+        alone = tmp_path / f"alone{seed}"
+        train_variant(
+            job,
+            run.root / paths.split,
+            run.root / paths.audio_stem,
+            _mel_stem(run, variant),
+            run.root / paths.windows(variant.length, variant.stride),
+            alone,
+            progress=False,
+        )
+        folder = run.root / paths.model_dir(variant.name, seed)
+        assert json.loads((folder / "config.json").read_text())["training"]["seed"] == seed
+        for name in ("model.pt", "config.json", "history.csv"):
+            alone_bytes = (alone / f"seed{seed}" / name).read_bytes()
+            assert (folder / name).read_bytes() == alone_bytes, f"seed {seed}: {name}"
+        weights[seed] = (folder / "model.pt").read_bytes()
+    assert len(set(weights.values())) == len(weights), "the seeds trained the same model"
+
+
+def _recomputed_per_tag(run: StageRun, variant: Variant) -> dict[int, pd.DataFrame]:
+    """Each seed's test ROC-AUC and PR-AUC per tag, from that seed's model folder: its clip
+    scores (mean of its windows' predictions) scored by scikit-learn."""
+    paths = Paths.of(run.params)
+    windows = pd.read_csv(run.root / paths.windows(variant.length, variant.stride))
+    recomputed = {}
+    for seed in _seeds(run):
+        model, config = load_trained(run.root / paths.model_dir(variant.name, seed))
+        source = load_window_source(
+            variant,
+            run.root / paths.split,
+            run.root / paths.audio_stem,
+            _mel_stem(run, variant),
+            config["window_frames"],
+        )
+        _, scores, labels = clip_predictions(
+            model, source, windows, "test", 16, torch.device("cpu")
+        )
+        rows = []
+        for column, tag in enumerate(source.tags):
+            truth, score = labels[:, column], scores[:, column]
+            assert 0 < truth.sum() < len(truth), f"{tag}: every tag has both classes here"
+            auc, pr_auc = roc_auc_score(truth, score), average_precision_score(truth, score)
+            rows.append({"tag": tag, "auc": auc, "pr_auc": pr_auc})
+        recomputed[seed] = pd.DataFrame(rows).set_index("tag")
+    return recomputed
+
+
+@pytest.fixture(scope="module")
+def recomputed(stage_run) -> dict[str, dict[int, pd.DataFrame]]:
+    return {variant.name: _recomputed_per_tag(stage_run, variant) for variant in VARIANTS}
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
+def test_each_seeds_metrics_are_its_own_models(stage_run, recomputed, variant):
+    """Seed k's per-tag AUCs, its mean AUCs and its best validation AUC are those of the
+    model in seed k's folder; and the seeds' metrics differ, so a mix-up would show."""
+    paths = Paths.of(stage_run.params)
+    metrics = stage_run.metrics[variant.name]
+    per_tag = stage_run.per_tag[variant.name].set_index("tag")
+    mine = recomputed[variant.name]
+    for seed in _seeds(stage_run):
+        reported = metrics["seeds"][str(seed)]
+        for measure in ("auc", "pr_auc"):
+            expected = mine[seed][measure]
+            assert per_tag[f"{measure}_seed{seed}"].to_numpy() == pytest.approx(
+                expected.loc[per_tag.index].to_numpy(), abs=5e-7
+            ), f"seed {seed}: {measure} per tag"
+            assert reported[measure] == pytest.approx(expected.mean(), abs=1e-12)
+        config = json.loads(
+            (stage_run.root / paths.model_dir(variant.name, seed) / "config.json").read_text()
+        )
+        assert (reported["best_valid_auc"], reported["best_update"]) == (
+            config["best_valid_auc"],
+            config["best_update"],
+        )
+    first, second = (mine[seed] for seed in _seeds(stage_run))
+    assert not first.equals(second), "the seeds score alike: a mix-up would not show"
+
+
+def _per_seed(recomputed, variant: Variant, measure: str = "auc") -> np.ndarray:
+    """Each seed's mean over tags, in the order of experiments.seeds."""
+    return np.array([table[measure].mean() for table in recomputed[variant.name].values()])
+
+
+def _seed_mean_per_tag(recomputed, variant: Variant) -> pd.Series:
+    return sum(table["auc"] for table in recomputed[variant.name].values()) / len(
+        recomputed[variant.name]
+    )
+
+
+ROUNDED = 5e-5 + 1e-12  # the tables are written with 4 decimals
+
+
+def _assert_summary(row: pd.Series, recomputed, variant: Variant, suffix: str = "") -> None:
+    for measure in ("auc", "pr_auc"):
+        per_seed = _per_seed(recomputed, variant, measure)
+        assert row[f"{measure}{suffix}"] == pytest.approx(per_seed.mean(), abs=ROUNDED)
+        assert row[f"{measure}{suffix}_std"] == pytest.approx(per_seed.std(ddof=1), abs=ROUNDED)
+    assert row["seeds"] == len(per_seed)
+
+
+def test_every_table_number_follows_from_the_seeds_models(stage_run, recomputed):
+    """Every number of reports/table{1,2,3,4}.csv as the ``table`` step wrote them, from the
+    per-seed, per-tag AUCs recomputed above; the paper's numbers as its Tables 1-3 print them
+    (Tables 2 and 3 print only 1024/1024, so their paper column stands beside any pair)."""
+    raw, spectrogram = VARIANTS
+    tables = stage_run.tables
+
+    [row1] = [row for _, row in tables["table1"].iterrows()]
+    assert (row1["length"], row1["stride"]) == (LENGTH, STRIDE)
+    _assert_summary(row1, recomputed, spectrogram, "_spectrogram")
+    _assert_summary(row1, recomputed, raw, "_raw")
+    assert (row1["paper_auc_spectrogram"], row1["paper_auc_raw"]) == (0.8815, 0.8487)
+    x, y = _per_seed(recomputed, spectrogram), _per_seed(recomputed, raw)
+    assert row1["p_seeds_ttest"] == pytest.approx(stats.ttest_rel(x, y).pvalue, abs=ROUNDED)
+    difference = _seed_mean_per_tag(recomputed, spectrogram) - _seed_mean_per_tag(recomputed, raw)
+    assert (difference != 0).all(), "a zero difference would leave a tag out of the test"
+    assert row1["p_tags_wilcoxon"] == pytest.approx(stats.wilcoxon(difference).pvalue, abs=ROUNDED)
+
+    [row2] = [row for _, row in tables["table2"].iterrows()]
+    assert (row2["nonlinearity"], row2["f(x)"], row2["paper_auc"]) == ("relu", "max(0, x)", 0.8366)
+    _assert_summary(row2, recomputed, raw)
+
+    [row3] = [row for _, row in tables["table3"].iterrows()]
+    model, _ = load_trained(stage_run.root / Paths.of(stage_run.params).model_dir(raw.name, 1))
+    counted = sum(p.numel() for p in model.parameters())
+    assert (row3["pooling"], row3["pool_size"], row3["paper_auc"]) == ("none", 1, 0.8366)
+    assert (row3["features"], row3["parameters"]) == (TINY_MODEL["raw_filters"], counted)
+    _assert_summary(row3, recomputed, raw)
+
+    table4 = tables["table4"]
+    assert table4["model"].tolist() == ["spectrogram", "raw, random init"]
+    assert table4["paper_auc"].tolist() == [0.8815, 0.8487]
+    for (_, row), variant in zip(table4.iterrows(), (spectrogram, raw), strict=True):
+        assert (row["length"], row["stride"]) == (LENGTH, STRIDE)
+        _assert_summary(row, recomputed, variant)

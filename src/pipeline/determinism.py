@@ -24,6 +24,14 @@ ATen reads its capability at its first operation and MKL its mode at its first c
 torch is imported), so :func:`configure_torch` must run before the first tensor operation of
 the process. Portable numerics govern CPU kernels: a run whose networks live on a GPU (whose
 bits no CPU setting decides) goes on, with a note, on a CPU that cannot have them.
+
+On CUDA, cuDNN runs float32 convolutions in TF32 by default on Ampere and later GPUs (a
+10-bit mantissa, a relative rounding of 2^-11 instead of float32's 2^-24), so the packed and
+graphed engines could agree with the looped one, and a GPU score with a CPU score, no closer.
+Every process :func:`configure_torch` sets up asks for IEEE float32 in cuDNN's convolutions and
+cuBLAS's matrix products, through torch's ``fp32_precision`` settings alone (mixing them with
+the legacy ``allow_tf32`` flags is an error in torch), checks that they hold, and training
+records them in each model's config.json (:func:`cuda_fp32_precision`).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 NUMERICS_MODES = ("portable", "native")
 
@@ -45,8 +54,35 @@ MKL_CBWR_COMPATIBLE = 3
 _MKL_CBWR_BRANCH = 1
 
 
+CUDA_FP32_PRECISION = {"matmul": "ieee", "conv": "ieee"}
+"""What float32 matrix products (cuBLAS) and convolutions (cuDNN) run in on CUDA: IEEE float32,
+never TF32."""
+
+
 class NumericsError(RuntimeError):
-    """Portable numerics cannot be had in this process (too late, or the CPU lacks AVX2)."""
+    """Portable numerics cannot be had in this process (too late, or the CPU lacks AVX2).
+
+    ``too_late`` is True when only this process is to blame (its kernels were chosen before
+    :func:`configure_torch`), so a fresh process on this machine can have them.
+    """
+
+    def __init__(self, message: str, *, too_late: bool = False) -> None:
+        super().__init__(message)
+        self.too_late = too_late
+
+
+def cpu_has_avx2() -> bool:
+    """Whether the CPU has AVX2, whatever kernels torch chose (torch's private probe; the
+    flags Linux lists where this torch lacks it; assumed where neither can tell)."""
+    import torch
+
+    probe = getattr(torch.cpu, "_is_avx2_supported", None)
+    if probe is not None:
+        return bool(probe())
+    from pipeline.pinned_blas import cpu_flags
+
+    flags = cpu_flags()
+    return not flags or "avx2" in flags
 
 
 def use_numerics(mode: str) -> None:
@@ -91,24 +127,31 @@ def _pin_cpu_kernels() -> None:
 
     capability = torch.backends.cpu.get_cpu_capability()
     if capability != PORTABLE_CAPABILITY:
+        needed = f"portable numerics need ATen's {PORTABLE_CAPABILITY} kernels, but torch runs"
+        if cpu_has_avx2():
+            raise NumericsError(
+                f"{needed} {capability} here: a tensor operation ran before configure_torch; "
+                "start the step in a fresh process",
+                too_late=True,
+            )
         raise NumericsError(
-            f"portable numerics need ATen's {PORTABLE_CAPABILITY} kernels, but torch runs "
-            f"{capability} here (a CPU without AVX2, or a tensor operation ran before "
-            "configure_torch); set `numerics: native` in params.yaml"
+            f"{needed} {capability} here (this CPU lacks AVX2); set `numerics: native` in "
+            "params.yaml"
         )
     branch = mkl_branch()
     if branch is not None and branch != MKL_CBWR_COMPATIBLE:
         raise NumericsError(
             f"portable numerics need MKL's COMPATIBLE branch ({MKL_CBWR_COMPATIBLE}), but MKL "
             f"runs branch {branch} here (MKL_CBWR was not set before MKL's first call); "
-            "start the step in a fresh process"
+            "start the step in a fresh process",
+            too_late=True,
         )
     torch.backends.mkldnn.enabled = False
     torch.backends.nnpack.set_flags(False)
     try:
         pinned_blas.activate()
     except pinned_blas.PinnedBlasError as error:
-        raise NumericsError(str(error)) from error
+        raise NumericsError(str(error), too_late=error.too_late) from error
 
 
 def _use_deterministic_algorithms(torch: ModuleType) -> None:
@@ -124,8 +167,62 @@ def _use_deterministic_algorithms(torch: ModuleType) -> None:
         raise NumericsError("torch's deterministic algorithms could not be turned on")
 
 
+def _fp32_settings(torch: ModuleType) -> dict[str, object]:
+    """The objects whose ``fp32_precision`` governs each op of :data:`CUDA_FP32_PRECISION`."""
+    return {"matmul": torch.backends.cuda.matmul, "conv": torch.backends.cudnn.conv}
+
+
+def cuda_fp32_precision() -> dict[str, str]:
+    """The float32 precision CUDA's matrix products and convolutions run in here ("ieee" or
+    "tf32"; what config.json records). Read without starting CUDA."""
+    import torch
+
+    try:
+        return {op: str(s.fp32_precision) for op, s in _fp32_settings(torch).items()}
+    except AttributeError as error:
+        raise NumericsError(
+            f"torch {torch.__version__} has no fp32_precision settings "
+            f"(torch.backends.cuda.matmul, torch.backends.cudnn.conv: torch 2.9 and later); "
+            "install torch 2.11 or later"
+        ) from error
+
+
+def use_ieee_float32_on_cuda() -> None:
+    """Ask for IEEE float32 in CUDA's convolutions and matrix products, and check it holds."""
+    import torch
+
+    cuda_fp32_precision()  # refuses a torch without the settings, naming them
+    for op, setting in _fp32_settings(torch).items():
+        setting.fp32_precision = CUDA_FP32_PRECISION[op]
+    if cuda_fp32_precision() != CUDA_FP32_PRECISION:
+        raise NumericsError(
+            f"CUDA's float32 precision could not be set to {CUDA_FP32_PRECISION}: torch reports "
+            f"{cuda_fp32_precision()}"
+        )
+
+
+def empty_to_overwrite(*size: int, **options: Any) -> Any:
+    """``torch.empty`` for a tensor whose every element is written before any is read.
+
+    Deterministic algorithms fill every ``torch.empty`` (NaN, or an integer type's largest
+    value) so that reading uninitialised memory cannot differ between runs; for such a tensor
+    the fill is a wasted pass over its memory, at every step for the pinned products' outputs
+    and gradients (:mod:`pipeline.training.products`). Every other allocation keeps the fill.
+    """
+    import torch
+    from torch.utils import deterministic
+
+    fill = deterministic.fill_uninitialized_memory
+    deterministic.fill_uninitialized_memory = False
+    try:
+        return torch.empty(*size, **options)
+    finally:
+        deterministic.fill_uninitialized_memory = fill
+
+
 def configure_torch(mode: str, threads: int, seed: int | None = None, device: str = "cpu") -> None:
-    """The numerics ``mode``, deterministic algorithms, a fixed thread count and the seed.
+    """The numerics ``mode``, deterministic algorithms, IEEE float32 on CUDA (no TF32), a fixed
+    thread count and the seed.
 
     ``device`` is where the networks will run (a torch device string): on a GPU, a CPU that
     cannot have portable kernels is noted and the run goes on.
@@ -149,6 +246,7 @@ def configure_torch(mode: str, threads: int, seed: int | None = None, device: st
         pinned_blas.deactivate()
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     _use_deterministic_algorithms(torch)
+    use_ieee_float32_on_cuda()
     torch.set_num_threads(threads)
     if seed is not None:
         torch.manual_seed(seed)

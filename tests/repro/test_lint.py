@@ -1,6 +1,6 @@
 """`snakemake --lint` reviews the workflow: every rule has a log and a benchmark, and nothing
 is reported but the suggestion of a conda environment or container per rule (the project
-pins its software in pyproject.toml instead)."""
+pins its software in pyproject.toml and constraints/cpu-reference.txt instead)."""
 
 from __future__ import annotations
 

@@ -70,3 +70,21 @@ def test_the_fingerprint_reads_numpy_1_26s_module_name(monkeypatch):
         except ImportError as error:  # pragma: no cover - the failure this test exists for
             pytest.fail(f"fingerprint needs numpy._core: {error}")
     assert fingerprint["numpy_dispatch"] == expected
+
+
+def test_the_fingerprint_names_the_pinned_librarys_file_by_its_sha256():
+    """Portable numerics' products: the library's build, core and the file's SHA-256."""
+    import hashlib
+
+    from pipeline import pinned_blas
+
+    code = "import json; from pipeline.repro.numerics import numerics_fingerprint as f; "
+    code += "print(json.dumps(f('portable')['pinned_products']))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=tool_env(), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    products = json.loads(done.stdout)
+    library = pinned_blas.library_path()
+    assert products["sha256"] == hashlib.sha256(library.read_bytes()).hexdigest()
+    assert products["core"] == "Haswell" and "OpenBLAS 0.3.34" in products["config"]

@@ -73,6 +73,12 @@ def test_every_output_of_the_probe_is_hashed(probes):
             for run in ("spectrogram_512_256_looped", "raw_512_256_looped", "raw_512_256_packed")
             for name in ("model.pt", "history.csv")
         ),
+        *(
+            f"evaluation/{variant}{name}"
+            for variant in ("spectrogram_512_256", "raw_512_256")
+            for name in (".json", "_per_tag.csv", "_scores")
+        ),
+        "table1.csv",
     }
 
 

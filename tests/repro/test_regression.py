@@ -14,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from pipeline.config import all_variants, load_params
 from pipeline.paths import Paths
+from pipeline.repro import reference_env
 from pipeline.repro.regression import (
     RegressionError,
     compare,
@@ -62,7 +64,7 @@ def test_the_pinned_run_passes_its_own_check(pinned_run):
     assert [c.variant for c in comparisons] == names
     assert all(c.ok and c.delta == 0 for c in comparisons)
     assert reference["tolerance"] == 0.03
-    assert reference["numerics"]["torch"].startswith("2.13.0")
+    assert reference["numerics"]["torch"] == torch.__version__  # the running torch's, not 2.13's
 
 
 def test_a_drop_beyond_the_tolerance_fails_naming_the_variant(pinned_run):
@@ -100,6 +102,30 @@ def test_the_command_exits_1_on_a_regression(pinned_run, tmp_path, capsys):
     _write_metrics(params, {names[0]: 0.5})
     assert main(arguments) == 1
     assert names[0] in capsys.readouterr().out
+
+
+def test_the_command_names_a_torch_release_other_than_the_cpu_references(
+    pinned_run, tmp_path, capsys, monkeypatch
+):
+    """A run on a GPU host's torch passes or fails on its AUCs, and says that its torch is
+    not the reference's, so a moved AUC is not read as a bug of the code."""
+    params, _, _ = pinned_run
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "constraints").mkdir()
+    (tmp_path / "constraints/cpu-reference.txt").write_text(
+        (REPO / "constraints/cpu-reference.txt").read_text()
+    )
+    pins = reference_env.reference_pins(tmp_path / "constraints/cpu-reference.txt")
+    arguments = ["check", "--reference", "reference.json"]
+    monkeypatch.setattr(reference_env, "installed_version", pins.get)  # the reference's
+    assert main(arguments) == 0
+    assert "differ from the CPU reference" not in capsys.readouterr().out
+    gpu_host = {**pins, "torch": "2.11.0+cu130"}
+    monkeypatch.setattr(reference_env, "installed_version", gpu_host.get)
+    assert main(arguments) == 0
+    out = capsys.readouterr().out
+    assert f"torch 2.11.0+cu130 (reference {pins['torch']})" in out
+    assert "pip install -e . -c constraints/cpu-reference.txt" in out
 
 
 def test_the_committed_reference_is_for_params_yaml():

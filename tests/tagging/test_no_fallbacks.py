@@ -71,16 +71,32 @@ def test_a_cpu_without_avx2_exits_2_and_says_to_pass_numerics_native(
     assert err.count("\n") == 1 and modes_asked == ["portable"]
 
 
-def test_kernels_chosen_before_tag_files_ask_for_a_fresh_process(
-    portable_model, clip, modes_asked, monkeypatch
+def test_kernels_chosen_before_tag_files_send_the_files_to_a_fresh_worker(
+    portable_model, clip, monkeypatch, capsys
 ):
-    _cpu(monkeypatch, has_avx2=True, capability="AVX512")
-    with pytest.raises(UsageError) as raised:
-        tag_files(portable_model, [clip], device="cpu")
-    message = str(raised.value)
-    assert "torch already chose its AVX512 kernels in this process" in message
-    assert "Run e2e-tag in a fresh process" in message and "numerics='native'" in message
-    assert isinstance(raised.value.__cause__, NumericsError)
+    """Only this process is to blame: the files go to a worker with the model's numerics
+    (its real run: tests/tagging/test_worker.py)."""
+
+    def too_late(mode: str, threads: int, device: str = "cpu") -> None:
+        raise NumericsError(
+            "portable numerics need ATen's AVX2 kernels, but torch runs AVX512 here: a tensor "
+            "operation ran before configure_torch; start the step in a fresh process",
+            too_late=True,
+        )
+
+    sent = []
+    monkeypatch.setattr(inference, "configure_torch", too_late)
+    monkeypatch.setattr(
+        inference, "score_in_worker", lambda *args, **kwargs: sent.append((args, kwargs)) or []
+    )
+    assert tag_files(portable_model, [clip.parent], device="cpu", batch_size=7) == []
+    options = {"batch_size": 7, "threads": 1, "numerics": "portable", "asked": False}
+    assert sent == [((portable_model, [clip]), {**options, "progress": False})]
+    assert capsys.readouterr().err == (
+        "note: portable numerics need ATen's AVX2 kernels, but torch runs AVX512 here: a tensor "
+        "operation ran before configure_torch; tagging in a fresh worker process with the "
+        "model's portable numerics, so that the scores are evaluation's\n"
+    )
 
 
 def test_another_numerics_failure_keeps_its_reason(portable_model, clip, modes_asked, monkeypatch):

@@ -69,6 +69,7 @@ def test_a_job_writes_every_seed_as_its_own_trained_model(tmp_path, engine):
     for seed in (3, 4):
         _, config = load_trained(tmp_path / "together" / f"seed{seed}")
         assert config["training"]["seed"] == seed
+        assert config["cuda_fp32_precision"] == {"matmul": "ieee", "conv": "ieee"}
     assert not (tmp_path / "together" / "checkpoint.pt").exists()
     together, _ = load_trained(tmp_path / "together" / "seed4")
     alone, _ = load_trained(tmp_path / "alone" / "seed4")

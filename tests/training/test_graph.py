@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
+from pipeline.determinism import cuda_fp32_precision, use_ieee_float32_on_cuda
 from pipeline.training.engines import PackedSeeds, seed_networks
 from pipeline.training.graph import WARMUP_STEPS, GraphedStep
 from pipeline.training.sampling import DeviceSampler, DeviceWindows
@@ -21,20 +22,25 @@ UPDATES = 300
 @pytest.fixture(autouse=True)
 def deterministic_like_training(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The CUDA side of training's setup (pipeline.determinism.configure_torch): deterministic
-    algorithms, with cuBLAS's workspace setting that they require. Without it the eager and
-    graphed runs could differ by atomics' order (a flaky test run alone), and once another
-    test had switched the mode on, cuBLAS would refuse to run unless the setting is there.
-    The setting must precede CUDA's first use of cuBLAS (tests/conftest.py sets it at import);
-    the mode is restored afterwards, so later tests see the one they had."""
+    algorithms, with cuBLAS's workspace setting that they require, and IEEE float32 (not
+    TF32). Without it the eager and graphed runs could differ by atomics' order (a flaky test
+    run alone), and once another test had switched the mode on, cuBLAS would refuse to run
+    unless the setting is there. The setting must precede CUDA's first use of cuBLAS
+    (tests/conftest.py sets it at import); the mode and precision are restored afterwards, so
+    later tests see the ones they had."""
     if "CUBLAS_WORKSPACE_CONFIG" not in os.environ:
         monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     enabled = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    precision = cuda_fp32_precision()
     torch.use_deterministic_algorithms(True)
+    use_ieee_float32_on_cuda()  # training's IEEE float32, not TF32
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        torch.backends.cuda.matmul.fp32_precision = precision["matmul"]
+        torch.backends.cudnn.conv.fp32_precision = precision["conv"]
 
 
 def _train(front_end: str, graphed: bool) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor]:

@@ -92,6 +92,21 @@ def test_model_config_records_what_rebuilds_the_network():
     )
 
 
+def test_model_config_records_cudas_float32_precision_as_the_process_runs_it():
+    """Read from torch, not written as a constant: a process left in TF32 says so."""
+    tiny_run(tiny_job())  # configure_torch, as training's setup
+    assert model_config(tiny_job(), FRAMES, ["loud"], 3)["cuda_fp32_precision"] == {
+        "matmul": "ieee",
+        "conv": "ieee",
+    }
+    torch.backends.cudnn.conv.fp32_precision = "tf32"
+    try:
+        config = model_config(tiny_job(), FRAMES, ["loud"], 3)
+    finally:
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+    assert config["cuda_fp32_precision"] == {"matmul": "ieee", "conv": "tf32"}
+
+
 def _source_with(run, **changes):
     return replace(run, source=replace(run.source, **changes))
 

@@ -12,6 +12,7 @@ from pipeline.training.networks import (
     build_model,
     build_variant_model,
     feature_pool,
+    use_device,
 )
 from tests.conftest import REPO
 
@@ -111,3 +112,16 @@ def test_mel_initialisation_is_mel_spaced_sinusoids():
     norms = np.linalg.norm(weights, axis=1)
     random_norms = np.linalg.norm(random.front_end.conv.weight[:, 0].detach().numpy(), axis=1)
     assert abs(norms.mean() / random_norms.mean() - 1) < 0.05, "same scale as Glorot"
+
+
+def test_a_numbered_cuda_device_is_made_current_and_an_absent_one_refused(monkeypatch):
+    """Streams and CUDA graphs are made on the current device: training on cuda:1 must make
+    it current, or its step would be captured on cuda:0 (CUDA is stood in for)."""
+    made_current = []
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", made_current.append)
+    for device in ("cpu", "cuda", "cuda:1"):
+        use_device(torch.device(device))
+    assert made_current == [torch.device("cuda:1")]
+    with pytest.raises(ValueError, match=r"training.device 'cuda:2': only 2 CUDA device\(s\)"):
+        use_device(torch.device("cuda:2"), "training.device")

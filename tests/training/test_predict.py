@@ -108,3 +108,35 @@ def test_several_models_share_each_batch_and_score_as_each_alone(monkeypatch) ->
     for (ids, scores, own_labels), together in zip(alone, shared, strict=True):
         assert np.array_equal(ids, clip_ids) and np.array_equal(own_labels, labels)
         assert np.array_equal(scores, together)
+
+
+def test_windows_kept_on_the_device_score_as_the_windows_cut_on_the_host():
+    """Validation on CUDA cuts its windows from clips kept on the device: the same windows,
+    in the same batches across clips, so the same scores bit for bit (run on the CPU here)."""
+    from pipeline.training.predict import clip_predictions_of_models
+    from pipeline.training.sampling import ResidentWindows
+    from tests.training.engine_data import VARIANTS, builder, source_of
+
+    for front_end, column in (("raw", "start_sample"), ("spectrogram", "start_frame")):
+        source = source_of(VARIANTS[front_end], clips=9)
+        window, count = source.window, source.index["count"].to_numpy()
+        windows = pd.DataFrame(
+            [
+                {"clip_id": clip, "split": split, column: start}
+                for clip, split, n in zip(
+                    source.index["clip_id"], source.index["split"], count, strict=True
+                )
+                for start in range(0, n - window + 1, window)
+            ]
+        ).sample(frac=1.0, random_state=0)  # clips interleaved, not in cache order
+        torch.manual_seed(0)
+        models = [builder(VARIANTS[front_end])() for _ in range(2)]
+        cpu = torch.device("cpu")
+        resident = ResidentWindows(source, windows, "valid", cpu)
+        valid_clips = (source.index["split"] == "valid").sum()
+        assert len(resident.clips) == valid_clips  # the split's clips only
+        common = (models, source, windows, "valid", 4, cpu, False)
+        host_ids, host, host_labels = clip_predictions_of_models(*common)
+        ids, kept, labels = clip_predictions_of_models(*common, resident=resident)
+        assert np.array_equal(ids, host_ids) and np.array_equal(labels, host_labels)
+        assert all(np.array_equal(a, b) for a, b in zip(host, kept, strict=True))

@@ -127,3 +127,65 @@ def test_a_portable_training_step_runs_no_torch_matrix_product(variant):
     }
     assert not torch_products, f"torch's own products ran: {sorted(torch_products)}"
     assert {"_ShiftedRowsConv", "_Dense"} <= ran
+
+
+def _conv_and_dense(x, weight, bias, stride, layer, dense_x):
+    """A pinned convolution and dense layer, forward and backward, in float32."""
+    conv = products.pinned_conv1d(x, weight, bias, stride)
+    dense = layer(dense_x)
+    inputs = (x, weight, bias, layer.weight, layer.bias, dense_x)
+    grads = torch.autograd.grad((conv.sum() * 1.5 + dense.square().sum()), inputs)
+    return [conv, dense, *grads]
+
+
+@pytest.mark.parametrize(
+    ("channels", "steps", "length", "stride"), [(4, 40, 8, 1), (1, 4096, 512, 256)]
+)
+def test_the_products_write_every_element_of_what_they_allocate_unfilled(
+    monkeypatch, channels, steps, length, stride
+):
+    """The products' outputs and gradients are allocated without deterministic mode's fill:
+    allocated full of NaN instead, they must give exactly the same outputs and gradients (a
+    NaN left unwritten would spread into them)."""
+    assert torch.are_deterministic_algorithms_enabled()
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randn(3, channels, steps, generator=generator, requires_grad=True)
+    weight = torch.randn(6, channels, length, generator=generator, requires_grad=True)
+    bias = torch.randn(6, generator=generator, requires_grad=True)
+    layer = products.Linear(12, 5)
+    dense_x = torch.randn(7, 12, generator=generator, requires_grad=True)
+    plain = _conv_and_dense(x, weight, bias, stride, layer, dense_x)
+    allocated = []
+
+    def full_of_nan(*size, **options):
+        allocated.append(size)
+        return torch.full(size, float("nan"), **options)
+
+    monkeypatch.setattr(products, "empty_to_overwrite", full_of_nan)
+    poisoned = _conv_and_dense(x, weight, bias, stride, layer, dense_x)
+    assert len(allocated) >= 6  # both layers' outputs and gradients
+    for a, b in zip(plain, poisoned, strict=True):
+        assert not b.isnan().any() and torch.equal(a, b)
+
+
+def test_an_empty_tensor_to_overwrite_skips_the_fill_and_only_it(monkeypatch):
+    """The fill is off for that allocation alone: the setting is back on after it (also when
+    the allocation fails), so every other empty tensor is still filled."""
+    from torch.utils import deterministic
+
+    from pipeline.determinism import empty_to_overwrite
+
+    assert deterministic.fill_uninitialized_memory
+    seen = []
+    real_empty = torch.empty
+    monkeypatch.setattr(
+        torch,
+        "empty",
+        lambda *a, **k: seen.append(deterministic.fill_uninitialized_memory) or real_empty(*a, **k),
+    )
+    assert empty_to_overwrite(2, 3, dtype=torch.int16).shape == (2, 3)
+    assert seen == [False] and deterministic.fill_uninitialized_memory
+    with pytest.raises(TypeError):
+        empty_to_overwrite(2, dtype="not a dtype")
+    assert deterministic.fill_uninitialized_memory
+    assert real_empty(3, dtype=torch.int16).tolist() == [32767] * 3  # filled, as before

@@ -60,16 +60,52 @@ def _per_tag(metrics_dir: Path, variant: Variant) -> pd.DataFrame:
     return pd.read_csv(metrics_dir / f"{variant.name}_per_tag.csv")
 
 
-def paired_tests(metrics_dir: Path, first: Variant, second: Variant) -> tuple[float, float]:
-    """p-values of first vs second: paired t-test over seeds, Wilcoxon over tags."""
+def _seed_pairs(
+    metrics_dir: Path, first: Variant, second: Variant
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each seed's mean AUC of two variants, paired by seed (the paper's design: every
+    variant trained once per seed, so a seed's two results form a pair)."""
     a, b = _summary(metrics_dir, first), _summary(metrics_dir, second)
-    seeds = sorted(set(a["seeds"]) & set(b["seeds"]))
+    if set(a["seeds"]) != set(b["seeds"]):
+        raise ValueError(
+            f"{first.name} was evaluated with seeds {sorted(map(int, a['seeds']))} and "
+            f"{second.name} with {sorted(map(int, b['seeds']))}: a paired test needs the same "
+            "seeds; evaluate both with experiments.seeds"
+        )
+    seeds = sorted(a["seeds"])
     x = np.array([a["seeds"][s]["auc"] for s in seeds])
     y = np.array([b["seeds"][s]["auc"] for s in seeds])
-    p_seeds = float(stats.ttest_rel(x, y).pvalue) if len(seeds) > 1 and np.any(x != y) else np.nan
+    return x, y
+
+
+def _tag_pairs(metrics_dir: Path, first: Variant, second: Variant) -> pd.DataFrame:
+    """The seed-mean AUC of each tag in both variants (columns ``first`` and ``second``),
+    paired by tag name, leaving out tags excluded in either (no positive test clip)."""
     tags_a, tags_b = _per_tag(metrics_dir, first), _per_tag(metrics_dir, second)
-    usable = ~(tags_a["excluded"] | tags_b["excluded"])
-    diff = tags_a.loc[usable, "auc_mean"] - tags_b.loc[usable, "auc_mean"]
+    if sorted(tags_a["tag"]) != sorted(tags_b["tag"]):
+        raise ValueError(
+            f"{first.name} and {second.name} were evaluated on different tags; "
+            "evaluate both on the same split.csv"
+        )
+    paired = tags_a.merge(tags_b, on="tag", suffixes=("_first", "_second"), validate="1:1")
+    usable = ~(paired["excluded_first"] | paired["excluded_second"])
+    return pd.DataFrame(
+        {
+            "tag": paired.loc[usable, "tag"],
+            "first": paired.loc[usable, "auc_mean_first"],
+            "second": paired.loc[usable, "auc_mean_second"],
+        }
+    )
+
+
+def paired_tests(metrics_dir: Path, first: Variant, second: Variant) -> tuple[float, float]:
+    """p-values of first vs second: a paired t-test over seeds (each seed's mean AUC, same
+    seed paired) and a Wilcoxon signed-rank test over tags (each tag's seed-mean AUC, same tag
+    paired); NaN where every difference is zero (or, for the t-test, with one seed)."""
+    x, y = _seed_pairs(metrics_dir, first, second)
+    p_seeds = float(stats.ttest_rel(x, y).pvalue) if len(x) > 1 and np.any(x != y) else np.nan
+    tags = _tag_pairs(metrics_dir, first, second)
+    diff = tags["first"] - tags["second"]
     p_tags = float(stats.wilcoxon(diff).pvalue) if (diff != 0).any() else np.nan
     return p_seeds, p_tags
 

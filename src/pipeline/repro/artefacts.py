@@ -1,14 +1,16 @@
-"""Pinned artefacts: check the workspace against dvc.lock; hand fetched outputs to Snakemake.
+"""Pinned artefacts: check the workspace against dvc.lock; share what either driver built.
 
 ``dvc.lock`` is committed, so it pins the hash of every output of the embedded run::
 
     python -m pipeline.repro.artefacts verify        # every output against its pinned hash
     python -m pipeline.repro.artefacts sync --pull   # dvc pull, then make Snakemake agree
+    python -m pipeline.repro.artefacts sync --push   # share what Snakemake built
 
 **verify** rebuilds nothing: it hashes what is on disk, whichever tool built it, and checks
 every output exactly: the pins are made with portable numerics (:mod:`pipeline.determinism`),
 which give the same bytes on any x86-64 CPU with AVX2. When an output differs, the report
-names it and adds the likely cause (native numerics, other library versions).
+names it and adds the likely cause (native numerics, other library releases than the CPU
+reference's ``constraints/cpu-reference.txt``).
 
 **sync**: ``dvc pull`` and ``dvc checkout`` write files in checkout order, not build order, so
 Snakemake, which compares modification times, would rebuild what was just fetched. sync first
@@ -16,6 +18,14 @@ asks DVC whether every output is exactly what dvc.lock pins for this code and th
 only then does it run ``snakemake --touch`` over those outputs, which sets their times in the
 DAG's order. Anything out of date is reported and nothing is touched, so no stale result is
 ever marked current.
+
+**sync --push**: Snakemake writes the outputs but not DVC's cache, so after ``snakemake``
+``dvc status`` lists every output as "not in cache" and ``dvc push`` has nothing to send
+until ``dvc commit``, which would accept outputs that differ from dvc.lock just as well (and
+rewrite it). sync first checks every output, dependency and command of the stages (all, or
+those named and what they need) against dvc.lock; only when all match does it ``dvc commit``
+them into the cache (dvc.lock unchanged) and ``dvc push`` them. Anything that differs is
+reported by stage and nothing is committed or pushed.
 """
 
 from __future__ import annotations
@@ -90,6 +100,55 @@ def pull(
         repo.pull(targets=stages or None, remote=remote, with_deps=True)
 
 
+def _selected_stages(repo: Any, stages: list[str] | None) -> list[Any]:
+    """``stages`` and every stage they need (all stages when none are named), each once."""
+    if not stages:
+        return list(repo.index.stages)
+    found: dict[str, Any] = {}
+    for target in stages:
+        for stage in repo.stage.collect(target, with_deps=True):
+            found.setdefault(stage.addressing, stage)
+    return list(found.values())
+
+
+def _differences(stage: Any) -> list[str]:
+    """What of a stage differs from dvc.lock in the workspace (DVC's cache not consulted)."""
+    deps, outs, command = stage.changed_entries()
+    found = [f"output {path} is not the pinned one (or missing)" for path in outs]
+    found += [f"dependency {path} changed" for path in deps]
+    return found + ([command] if command else [])
+
+
+def push(
+    root: Path = Path("."), stages: list[str] | None = None, remote: str | None = None
+) -> tuple[int, int]:
+    """Commit and push what another driver built, only if it is exactly what dvc.lock pins.
+
+    Returns (outputs committed, files pushed); raises :class:`ArtefactError` naming every
+    stage that differs from dvc.lock, before anything is committed or pushed.
+    """
+    lock = root / "dvc.lock"
+    with _open_repo(root) as repo:
+        selected = _selected_stages(repo, stages)
+        differ = {stage.addressing: _differences(stage) for stage in selected}
+        lines = [f"  {name}: {'; '.join(found)}" for name, found in differ.items() if found]
+        if lines:
+            raise ArtefactError(
+                "these stages are not what dvc.lock pins, so nothing was committed or pushed:\n"
+                + "\n".join(lines)
+                + "\nRebuild them (`dvc repro` or `snakemake`), or after an intended change "
+                "re-pin dvc.lock (`dvc repro`, see docs/dvc.md) and commit it first."
+            )
+        pinned = lock.read_bytes()
+        for target in stages or [None]:
+            repo.commit(target, with_deps=True)  # prompts (refuses) if anything changed since
+        if lock.read_bytes() != pinned:
+            lock.write_bytes(pinned)
+            raise ArtefactError(f"dvc commit rewrote {lock}; put back as pinned, nothing pushed")
+        pushed = repo.push(targets=stages or None, remote=remote, with_deps=True)
+    return sum(len(stage.outs) for stage in selected), pushed
+
+
 def sync(root: Path = Path("."), stages: list[str] | None = None, cores: int = 1) -> list[str]:
     """Mark DVC-fetched outputs current for Snakemake, only if DVC says they are up to date.
 
@@ -119,6 +178,10 @@ def sync(root: Path = Path("."), stages: list[str] | None = None, cores: int = 1
         output = (result.stdout + result.stderr)[-3000:]
         raise ArtefactError(f"snakemake --touch failed:\n{output}")
     return targets
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _describe(changes: list[Any]) -> str:
@@ -154,15 +217,18 @@ def verify(root: Path = Path(".")) -> tuple[bool, str]:
 
 
 def _diagnose(root: Path) -> list[str]:
-    """Why outputs may differ: native numerics, or other library versions than the pins'."""
+    """Why outputs may differ: native numerics, other library releases than the CPU
+    reference's (constraints/cpu-reference.txt), other kernels than the pinning run's."""
     from pipeline.config import load_params
     from pipeline.repro.numerics import numerics_fingerprint
+    from pipeline.repro.reference_env import explain_differences
     from pipeline.repro.regression import RegressionError, load_reference
 
     lines = []
     mode = load_params(root / "params.yaml")["numerics"]
     if mode != "portable":
         lines.append("params.yaml sets `numerics: native`: the pins are portable numerics")
+    lines += explain_differences(root)
     try:
         pinned = load_reference(root)["numerics"]
     except RegressionError:  # no reference pinned beside this lock: nothing to compare
@@ -182,9 +248,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.repro.artefacts", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("verify", help="compare every output with its hash in dvc.lock")
-    fetch = sub.add_parser("sync", help="make Snakemake agree with outputs DVC fetched")
-    fetch.add_argument("--pull", action="store_true", help="dvc pull first")
-    fetch.add_argument("--remote", help="remote to pull from (default: core.remote)")
+    fetch = sub.add_parser(
+        "sync",
+        help="make Snakemake agree with outputs DVC fetched (--pull: fetch them first); or, "
+        "with --push, commit and push outputs Snakemake built",
+    )
+    direction = fetch.add_mutually_exclusive_group()
+    direction.add_argument("--pull", action="store_true", help="dvc pull first")
+    direction.add_argument(
+        "--push",
+        action="store_true",
+        help="check every output, dependency and command against dvc.lock, then dvc commit "
+        "and dvc push (nothing when anything differs)",
+    )
+    fetch.add_argument("--remote", help="remote to pull from or push to (default: core.remote)")
     fetch.add_argument("stages", nargs="*", help="DVC stages (default: all), e.g. table1")
     args = parser.parse_args(argv)
     from dvc.exceptions import DvcException
@@ -194,6 +271,14 @@ def main(argv: list[str] | None = None) -> int:
             ok, report = verify(Path("."))
             print(report)
             return 0 if ok else 1
+        if args.push:
+            outputs, files = push(Path("."), args.stages, args.remote)
+            where = f"remote {args.remote}" if args.remote else "the default remote"
+            print(
+                f"{_count(outputs, 'output')} matching dvc.lock committed, "
+                f"{_count(files, 'file')} pushed to {where}"
+            )
+            return 0
         if args.pull:
             pull(Path("."), args.stages, args.remote)
         targets = sync(Path("."), args.stages)

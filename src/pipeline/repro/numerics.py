@@ -4,7 +4,10 @@ The pipeline is deterministic: the same inputs give the same bytes on the same m
 machines, three libraries pick SIMD kernels at run time, and different kernels round
 differently: numpy's ufuncs (e.g. ``exp``, ``log1p``) and OpenBLAS (the mel filterbank
 product) in the mel caches, torch's CPU kernels and oneDNN in the models. The fingerprint
-below names those choices, so a pinned result can say which machines it is exact for.
+below names those choices, so a pinned result can say which machines it is exact for; with
+portable numerics it also names the pinned products' library (:mod:`pipeline.pinned_blas`:
+its build, core type and the SHA-256 of its file, since a rebuilt wheel of the same version
+may compute otherwise).
 """
 
 from __future__ import annotations

@@ -10,10 +10,11 @@ and per seed, the settings it was measured with (a run with other settings is re
 compared), and the numerics fingerprint of the pinning machine (:mod:`pipeline.repro.numerics`,
 a diagnostic). With portable numerics (the default) the AUCs are identical on any x86-64 CPU,
 and ``python -m pipeline.repro.artefacts verify`` checks every output exactly. The tolerance
-is for runs that cannot be bit-identical (``numerics: native``, another torch version, a GPU):
-there SGD follows another trajectory and a variant's mean AUC moves about as much as a change
-of seeds would. It is set well above that and well below what a real regression costs
-(shuffled training labels bring an AUC down to about 0.5).
+is for runs that cannot be bit-identical (``numerics: native``, a GPU, other library releases
+than the CPU reference's, which ``check`` names): there SGD follows another trajectory and a
+variant's mean AUC moves about as much as a change of seeds would. It is set well above that
+and well below what a real regression costs (shuffled training labels bring an AUC down to
+about 0.5).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from pipeline import atomic
 from pipeline.config import PARAMS_FILE, ParamsError, all_variants, load_params, training_profile
 from pipeline.paths import Paths
+from pipeline.repro.reference_env import explain_differences
 
 REFERENCE_FILE = Path("tests/reference/synth.json")
 DEFAULT_TOLERANCE = 0.03  # absolute, on each variant's mean test AUC over seeds
@@ -174,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(report(comparisons))
+    for line in explain_differences(Path(".")):
+        print(line)
     return 0 if all(c.ok for c in comparisons) else 1
 
 

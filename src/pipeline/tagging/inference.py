@@ -12,7 +12,9 @@ int16 and mel frames are rounded to float16 as the caches hold them, the kernels
 numerics the model was trained with (config.json), and the mean over windows is the
 evaluation's own, and a file's windows go through the network in the batches evaluation
 uses for a clip (``batch_size`` consecutive windows from its first), so a test clip gets the
-very score evaluation gave it.
+very score evaluation gave it. A process whose torch already chose other kernels (it did
+torch work before :func:`tag_files`) has the files scored in a fresh worker process that has
+the model's (:mod:`pipeline.tagging.worker`), so the scores are still evaluation's.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ from tqdm import tqdm
 
 from pipeline.constants import SAMPLE_RATE
 from pipeline.data.audio import UnusableAudio, decode_clip, to_int16
-from pipeline.determinism import NUMERICS_MODES, NumericsError, configure_torch
+from pipeline.determinism import NUMERICS_MODES, NumericsError, configure_torch, cpu_has_avx2
 from pipeline.features.mel import log_mel_spectrogram, n_frames
 from pipeline.metrics import average_windows
 from pipeline.tagging.models import UsageError, load_models, resolve_device, trained_numerics
+from pipeline.tagging.worker import score_in_worker
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".wav", ".flac", ".ogg", ".aiff", ".aif", ".au"})
 """Files picked up when a folder is given (case-insensitive); a file named explicitly is
@@ -178,22 +181,66 @@ def tag_files(
     folder does not stop the rest; a bad model directory raises
     :class:`pipeline.tagging.models.UsageError`. ``threads`` is 1 by default, as in
     evaluation: MKL's reproducible mode gives the same bits only for the same thread count.
-    ``numerics`` None runs the kernels the model was trained with (config.json), and a
-    process that cannot have them is a usage error; ``"native"`` runs this CPU's own.
+    ``numerics`` None runs the kernels the model was trained with (config.json); ``"native"``
+    runs this CPU's own. Where this process can no longer have the kernels asked for (torch
+    already chose others: a tensor operation ran first), the files are scored in a fresh
+    worker process that has them, with a note on stderr; where this CPU cannot have them at
+    all (portable numerics without AVX2), that is a usage error saying what to do.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     if numerics is not None and numerics not in NUMERICS_MODES:
         raise UsageError(f"numerics {numerics!r}: use one of {', '.join(NUMERICS_MODES)}")
     torch_device = resolve_device(device)
-    trained = trained_numerics(model_dir)
-    _use_numerics(
-        numerics or trained, threads, model_dir, asked=numerics is not None, device=torch_device
-    )
-    models, config = load_models(model_dir, torch_device)
+    mode = numerics or trained_numerics(model_dir)
     files = find_audio(paths)
+    try:
+        _use_numerics(mode, threads, model_dir, asked=numerics is not None, device=torch_device)
+    except _KernelsAlreadyChosen as late:
+        print(
+            f"note: {late.reason}; tagging in a fresh worker process with the model's {mode} "
+            "numerics, so that the scores are evaluation's",
+            file=sys.stderr,
+        )
+        return score_in_worker(
+            model_dir,
+            files,
+            batch_size=batch_size,
+            threads=threads,
+            numerics=mode,
+            asked=numerics is not None,
+            progress=progress,
+        )
+    return _score_files(model_dir, files, batch_size, torch_device, progress)
+
+
+def tag_files_here(
+    model_dir: str,
+    files: list[str],
+    batch_size: int,
+    threads: int,
+    numerics: str,
+    asked: bool,
+    progress: bool,
+) -> list[TagResult]:
+    """:func:`tag_files` of ``files`` on the CPU in this process, never in a worker (what
+    the worker itself runs): kernels this process cannot have are a usage error."""
+    device = torch.device("cpu")
+    _use_numerics(numerics, threads, model_dir, asked=asked, device=device)
+    return _score_files(model_dir, [Path(f) for f in files], batch_size, device, progress)
+
+
+def _score_files(
+    model_dir: str | Path,
+    files: list[Path],
+    batch_size: int,
+    device: torch.device,
+    progress: bool,
+) -> list[TagResult]:
+    """Decode, cut and score ``files`` with the numerics already set."""
+    models, config = load_models(model_dir, device)
     results = [TagResult(str(path), list(config["tags"])) for path in files]
-    batcher = _Batcher(models, batch_size, torch_device)
+    batcher = _Batcher(models, batch_size, device)
     hop_samples = config["window_frames"] * config["stride"]
     for index, path in enumerate(tqdm(files, unit="file", file=sys.stderr, disable=not progress)):
         try:
@@ -217,12 +264,21 @@ def tag_files(
     return results
 
 
+class _KernelsAlreadyChosen(UsageError):
+    """The kernels asked for cannot be had in this process, but a fresh one can have them."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def _use_numerics(
     mode: str, threads: int, model_dir: str | Path, asked: bool, device: torch.device
 ) -> None:
     """Run the kernels ``mode`` names (the model's own unless ``asked`` for), so that a test
     clip gets the very score evaluation gave it; a process that cannot have them is a usage
-    error saying what to do, not scores that quietly differ from evaluation's."""
+    error saying what to do (:class:`_KernelsAlreadyChosen` when a fresh process can), never
+    scores that quietly differ from evaluation's."""
     try:
         configure_torch(mode, threads, device=str(device))
     except NumericsError as error:
@@ -231,7 +287,10 @@ def _use_numerics(
             if asked
             else "it was trained with portable numerics"
         )
-        raise UsageError(f"model {model_dir}: {wanted}{_portable_numerics_fix(error)}") from error
+        message = f"model {model_dir}: {wanted}{_portable_numerics_fix(error)}"
+        if error.too_late:
+            raise _KernelsAlreadyChosen(message, str(error).split(";")[0]) from error
+        raise UsageError(message) from error
 
 
 _NATIVE_FIX = (
@@ -243,24 +302,11 @@ _NATIVE_FIX = (
 
 def _portable_numerics_fix(error: NumericsError) -> str:
     """Why portable numerics cannot be had here, and the fix: no AVX2 on this CPU can only be
-    worked around; kernels chosen too early need a fresh process."""
-    capability = torch.backends.cpu.get_cpu_capability()
-    if not _cpu_has_avx2():
+    worked around; anything else is named as it is."""
+    if not cpu_has_avx2():
+        capability = torch.backends.cpu.get_cpu_capability()
         return (
             f", which need a CPU with AVX2, and this CPU lacks it (torch runs its {capability} "
             f"kernels); {_NATIVE_FIX}"
         )
-    if capability != "AVX2":
-        return (
-            f" (ATen's AVX2 kernels), but torch already chose its {capability} kernels in this "
-            "process: a tensor operation ran before tag_files. Run e2e-tag in a fresh process "
-            f"(from Python: call tag_files before any other torch work), or {_NATIVE_FIX}"
-        )
     return f", which this process cannot have ({error}); to tag anyway, {_NATIVE_FIX}"
-
-
-def _cpu_has_avx2() -> bool:
-    """Whether the CPU has AVX2, whatever kernels torch chose (a private torch probe; assumed
-    present where this torch lacks it, so a fresh process is suggested rather than native)."""
-    probe = getattr(torch.cpu, "_is_avx2_supported", None)
-    return True if probe is None else bool(probe())

@@ -29,8 +29,10 @@ from torch.func import functional_call, stack_module_state, vmap
 from pipeline.training.sgd import MomentumSGD
 
 ENGINES = ("auto", "looped", "packed", "graphed")
-"""``training.engine``: auto (looped on a CPU, graphed on CUDA), looped, packed, or graphed
-(packed, data resident on the device and the whole step in one CUDA graph; CUDA only)."""
+"""``training.engine``: auto (looped on a CPU, graphed on CUDA; packed there where the
+training clips do not fit the device, :mod:`pipeline.training.device_memory`), looped, packed,
+or graphed (packed, data resident on the device and the whole step in one CUDA graph; CUDA
+only)."""
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -46,7 +48,9 @@ def seed_networks(build: Callable[[], nn.Module], seeds: list[int]) -> list[nn.M
 
 
 def resolve_engine(requested: str, device: torch.device) -> str:
-    """``auto`` as the measurements say (looped on a CPU, graphed on CUDA); graphed needs CUDA."""
+    """``auto`` as the measurements say (looped on a CPU, graphed on CUDA); graphed needs CUDA.
+    Whether graphed fits the device's memory is decided once the data is open
+    (:func:`pipeline.training.device_memory.plan_device_memory`)."""
     if requested not in ENGINES:
         raise ValueError(f"training.engine {requested!r}: not one of {', '.join(ENGINES)}")
     if requested == "auto":

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from pipeline import atomic
 from pipeline.code_deps import PACKAGE_DIR, code_files
 from pipeline.config import Variant, canonical_json
-from pipeline.determinism import configure_torch
+from pipeline.determinism import configure_torch, cuda_fp32_precision
 from pipeline.metrics import mean_roc_auc
 from pipeline.settings import AudioSettings, EvaluationSettings, ModelSizes, TrainingSettings
 from pipeline.training.batches import WindowSource, load_window_source
@@ -36,6 +36,12 @@ from pipeline.training.checkpoint import (
     TrainingState,
     resume_from_checkpoint,
     save_checkpoint,
+)
+from pipeline.training.device_memory import (
+    DevicePlan,
+    free_device_memory,
+    plan_device_memory,
+    resident_bytes,
 )
 from pipeline.training.engines import (
     LoopedSeeds,
@@ -50,9 +56,10 @@ from pipeline.training.networks import (
     network_config,
     save_trained,
     select_device,
+    use_device,
 )
-from pipeline.training.predict import clip_predictions_of_models
-from pipeline.training.sampling import DeviceSampler, DeviceWindows, HostSampler
+from pipeline.training.predict import clip_predictions_of_models, split_windows
+from pipeline.training.sampling import DeviceSampler, DeviceWindows, HostSampler, ResidentWindows
 
 HISTORY_COLUMNS = ["update", "train_loss", "valid_auc", "best", "elapsed_s"]
 
@@ -83,16 +90,20 @@ class TrainingRun:
     train_rows: np.ndarray
     device: torch.device
     configs: list[dict[str, Any]]
+    validation: ResidentWindows | None = None  # the validation windows kept on the device
 
 
 def model_config(job: TrainingJob, frames: int, tags: list[str], seed: int) -> dict[str, Any]:
     """Everything needed to rebuild and use seed ``seed``'s network without params.yaml
-    (config.json)."""
+    (config.json), and the numerics it was trained with: the CPU kernels and the float32
+    precision of CUDA's products and convolutions as this process runs them (IEEE after
+    :func:`configure_torch`)."""
     return {
         **network_config(job.variant, frames, tags, job.model, job.audio.min_n_fft),
         "training": job.training.profile.to_config(seed),
         "dataset": job.dataset,
         "numerics": job.training.numerics,
+        "cuda_fp32_precision": cuda_fp32_precision(),
     }
 
 
@@ -181,6 +192,7 @@ def _setup(
     variant, profile = job.variant, job.training.profile
     device = select_device(job.training.device, "training.device")  # no tensor operation
     configure_torch(job.training.numerics, job.training.threads, device=str(device))
+    use_device(device, "training.device")
     engine_name = resolve_engine(job.training.engine, device)
     frames = job.audio.frames(variant.length, variant.stride)
     source = load_window_source(variant, split_path, audio_stem, mel_stem, frames)
@@ -191,6 +203,8 @@ def _setup(
     if not (windows["split"] == "valid").any():
         raise RuntimeError(f"{variant.name}: no usable validation clips (see skipped.csv)")
     _require_defined_validation_auc(variant, source, windows)
+    plan = _device_plan(job, engine_name, device, source, windows, train_rows)
+    engine_name = plan.engine
 
     seeds = list(job.seeds)
     networks = seed_networks(
@@ -206,7 +220,38 @@ def _setup(
     else:
         sampler = HostSampler(source, train_rows, seeds, profile.batch_size)
     configs = [model_config(job, frames, source.tags, seed) for seed in seeds]
-    return TrainingRun(engine, engine_name, sampler, source, windows, train_rows, device, configs)
+    validation = None
+    if plan.validation_resident:
+        validation = ResidentWindows(source, windows, "valid", device)
+    return TrainingRun(
+        engine, engine_name, sampler, source, windows, train_rows, device, configs, validation
+    )
+
+
+def _device_plan(
+    job: TrainingJob,
+    engine_name: str,
+    device: torch.device,
+    source: WindowSource,
+    windows: pd.DataFrame,
+    train_rows: np.ndarray,
+) -> DevicePlan:
+    """On CUDA, what the job keeps on the device by its free memory
+    (:mod:`pipeline.training.device_memory`), said on stderr when it is less than asked."""
+    if device.type != "cuda":
+        return DevicePlan(engine_name, validation_resident=False)
+    _, rows = split_windows(source, windows, "valid")
+    plan = plan_device_memory(
+        engine_name,
+        job.training.engine,
+        device,
+        resident_bytes(source, train_rows),
+        resident_bytes(source, np.unique(rows)),
+        free_device_memory(device),
+    )
+    if plan.note:
+        print(f"{job_name(job)}: {plan.note}", file=sys.stderr)
+    return plan
 
 
 def job_name(job: TrainingJob) -> str:
@@ -232,10 +277,10 @@ def _validate(
     """Each seed's clip-level validation AUC and whether it improved on the seed's best, in
     which case the seed keeps its parameters.
 
-    On a CPU a clip's windows are predicted in batches of their own (the evaluation's bits);
-    on a GPU in batches of ``evaluation.batch_size`` windows across clips, which is faster.
-    Each batch is cut from the cache once and predicted by every seed (the windows never
-    change, but holding them for the whole job would cost ~1.3 GB of raw audio on MTAT).
+    On a CPU a clip's windows are predicted in batches of their own (the evaluation's bits),
+    each cut from the cache once and predicted by every seed; on a GPU in batches of
+    ``evaluation.batch_size`` windows across clips, which is faster, cut on the device from
+    the validation clips kept there (:class:`ResidentWindows`) where they fit.
     """
     networks = [run.engine.network(k) for k in range(len(states))]
     _, seed_scores, labels = clip_predictions_of_models(
@@ -246,6 +291,7 @@ def _validate(
         job.evaluation.batch_size,
         run.device,
         clip_aligned=run.device.type == "cpu",
+        resident=run.validation,
     )
     aucs, improved = [], []
     for k, (state, scores) in enumerate(zip(states, seed_scores, strict=True)):

@@ -246,6 +246,23 @@ def select_device(requested: str, setting: str = "device") -> torch.device:
         raise ValueError(f"{setting} {requested!r}: not a device; use auto, cpu or cuda") from error
 
 
+def use_device(device: torch.device, setting: str = "device") -> None:
+    """Make ``device`` the current CUDA device when it names one (``cuda:N``): streams, CUDA
+    graphs and their memory pools belong to the current device, not to the tensors' one, so
+    a graphed step on ``cuda:1`` would otherwise be captured on ``cuda:0``. Call it after
+    :func:`pipeline.determinism.configure_torch` (it starts CUDA); nothing for the CPU or a
+    bare ``cuda`` (the current device already)."""
+    if device.type != "cuda" or device.index is None:
+        return
+    visible = torch.cuda.device_count()
+    if device.index >= visible:
+        raise ValueError(
+            f"{setting} {str(device)!r}: only {visible} CUDA device(s) are visible "
+            f"(cuda:0 to cuda:{visible - 1})"
+        )
+    torch.cuda.set_device(device)
+
+
 def network_config(
     variant: Any, frames: int, tags: list[str], model: ModelSizes, min_n_fft: int
 ) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,13 +11,19 @@ import torch
 from pipeline.metrics import average_windows
 from pipeline.training.batches import WindowSource
 
+Batch = np.ndarray | torch.Tensor
+"""Windows to predict: cut on the host (numpy) or already on the device (a tensor)."""
+ResidentSplit = Callable[[slice], torch.Tensor]
+"""A split's windows at positions of its table, cut on the device
+(:class:`pipeline.training.sampling.ResidentWindows`)."""
+
 
 @torch.no_grad()
 def predict_each(
-    models: Sequence[torch.nn.Module], batches: Iterable[np.ndarray], device: torch.device
+    models: Sequence[torch.nn.Module], batches: Iterable[Batch], device: torch.device
 ) -> list[np.ndarray]:
-    """Sigmoid outputs of every model for an iterable of numpy input batches, concatenated
-    per model.
+    """Sigmoid outputs of every model for an iterable of input batches (numpy, or tensors
+    already on the device), concatenated per model.
 
     Each batch is cut and moved to the device once and given to every model in turn, so
     validating the seeds of a job reads its windows once instead of once per seed; every model
@@ -27,7 +33,10 @@ def predict_each(
         model.eval()
     outputs: list[list[np.ndarray]] = [[] for _ in models]
     for batch in batches:
-        inputs = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
+        if isinstance(batch, torch.Tensor):
+            inputs = batch.to(device)
+        else:
+            inputs = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
         for model, out in zip(models, outputs, strict=True):
             out.append(torch.sigmoid(model(inputs)).cpu().numpy())
     return [np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32) for out in outputs]
@@ -56,6 +65,15 @@ def window_slices(clip_ids: np.ndarray, batch_size: int, clip_aligned: bool) -> 
     return (slice(first, first + batch_size) for first in range(0, len(clip_ids), batch_size))
 
 
+def split_windows(
+    source: WindowSource, windows: pd.DataFrame, split: str
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """One split's rows of the windows table, and the cache index position of each one's clip."""
+    selected = windows[windows["split"] == split]
+    row_of = pd.Series(np.arange(len(source.index)), index=source.index["clip_id"])
+    return selected, row_of.loc[selected["clip_id"]].to_numpy()
+
+
 def clip_predictions_of_models(
     models: Sequence[torch.nn.Module],
     source: WindowSource,
@@ -64,27 +82,31 @@ def clip_predictions_of_models(
     batch_size: int,
     device: torch.device,
     clip_aligned: bool = True,
+    resident: ResidentSplit | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """Clip ids, each model's clip-level scores (mean over consecutive windows) and the labels
     of one split, every batch of windows cut once for all the models (:func:`predict_each`).
 
     ``clip_aligned``: batches never span two clips (:func:`clip_batches`: bits that do not
     depend on the other clips); otherwise full batches of ``batch_size`` windows (faster on a
-    GPU, where the bits are not pinned anyway).
+    GPU, where the bits are not pinned anyway). ``resident``: the split's windows cut on the
+    device (:class:`pipeline.training.sampling.ResidentWindows` of this split) instead of on
+    the host.
     """
-    selected = windows[windows["split"] == split]
-    row_of = pd.Series(np.arange(len(source.index)), index=source.index["clip_id"])
-    rows = row_of.loc[selected["clip_id"]].to_numpy()
+    selected, rows = split_windows(source, windows, split)
     starts = selected[source.start_column].to_numpy()
     window_clips = selected["clip_id"].to_numpy()
-    batches = (
-        source.gather(rows[batch], starts[batch])
-        for batch in window_slices(window_clips, batch_size, clip_aligned)
+    slices = window_slices(window_clips, batch_size, clip_aligned)
+    batches: Iterable[Batch] = (
+        (resident(batch) for batch in slices)
+        if resident is not None
+        else (source.gather(rows[batch], starts[batch]) for batch in slices)
     )
     clip_scores = [
         average_windows(window_clips, scores)[1] for scores in predict_each(models, batches, device)
     ]
     clip_ids = np.unique(window_clips)  # the clips of average_windows's rows, in its order
+    row_of = pd.Series(np.arange(len(source.index)), index=source.index["clip_id"])
     labels = source.labels[row_of.loc[clip_ids].to_numpy()]
     return clip_ids, clip_scores, labels
 

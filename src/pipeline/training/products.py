@@ -15,6 +15,10 @@ convolution on raw audio whose length is a multiple of its stride (every pair of
 is the same thing after a free reshape: samples in blocks of ``stride`` are the channels and
 ``length / stride`` the taps. Rows that would straddle two examples of the batch are computed
 and dropped (``K - 1`` per example), which costs less than copying every frame.
+
+Every output and gradient is written whole (by a product with ``beta = 0``, which never reads
+its output, or an explicit zero) before it is read, so it is allocated without deterministic
+mode's fill (:func:`pipeline.determinism.empty_to_overwrite`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from torch import nn
 from torch.nn import functional
 
 from pipeline import pinned_blas
+from pipeline.determinism import empty_to_overwrite
 
 _FLOAT_BYTES = 4
 
@@ -53,7 +58,7 @@ class _ShiftedRowsConv(torch.autograd.Function):
         batch, steps, channels = x.shape
         taps, outputs, _ = w.shape
         rows = batch * steps - taps + 1  # the last output row whose taps stay in the batch
-        out = torch.empty(batch * steps, outputs)
+        out = empty_to_overwrite(batch * steps, outputs)
         out[rows:].zero_()
         for k in range(taps):
             blas.sgemm(
@@ -77,12 +82,12 @@ class _ShiftedRowsConv(torch.autograd.Function):
         if taps == 1:
             padded = grad.contiguous()
         else:  # the rows past each example's last output: no gradient
-            padded = torch.empty(batch, steps, outputs)
+            padded = empty_to_overwrite(batch, steps, outputs)
             padded[:, : steps - taps + 1] = grad
             padded[:, steps - taps + 1 :] = 0.0
         grad_x = grad_w = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_x = torch.empty(batch * steps, channels)
+            grad_x = empty_to_overwrite(batch * steps, channels)
             grad_x[rows:] = 0.0  # rows the first tap does not write
             for k in range(taps):
                 blas.sgemm(
@@ -94,7 +99,7 @@ class _ShiftedRowsConv(torch.autograd.Function):
                 )  # fmt: skip
             grad_x = grad_x.view(batch, steps, channels)
         if ctx.needs_input_grad[1]:
-            grad_w = torch.empty(taps, outputs, channels)
+            grad_w = empty_to_overwrite(taps, outputs, channels)
             for k in range(taps):
                 blas.sgemm(
                     True, False, outputs, channels, rows,
@@ -137,7 +142,7 @@ class _Dense(torch.autograd.Function):
     def forward(ctx, x, w, bias):  # noqa: ANN001, ANN205
         blas = pinned_blas.active()
         (rows, inputs), outputs = x.shape, w.shape[0]
-        out = torch.empty(rows, outputs)
+        out = empty_to_overwrite(rows, outputs)
         blas.sgemm(
             False, True, rows, outputs, inputs,
             _address(x), inputs, _address(w), inputs, _address(out), outputs,
@@ -154,13 +159,13 @@ class _Dense(torch.autograd.Function):
         grad = grad.contiguous()
         grad_x = grad_w = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_x = torch.empty(rows, inputs)
+            grad_x = empty_to_overwrite(rows, inputs)
             blas.sgemm(
                 False, False, rows, inputs, outputs,
                 _address(grad), outputs, _address(w), inputs, _address(grad_x), inputs,
             )  # fmt: skip
         if ctx.needs_input_grad[1]:
-            grad_w = torch.empty(outputs, inputs)
+            grad_w = empty_to_overwrite(outputs, inputs)
             blas.sgemm(
                 True, False, outputs, inputs, rows,
                 _address(grad), outputs, _address(x), inputs, _address(grad_w), inputs,
