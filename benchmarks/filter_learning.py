@@ -164,7 +164,8 @@ def write_report(report: dict[str, Any]) -> int:
               "wall s |", "| ---: | ---: | --- | --- | ---: |"]  # fmt: skip
     for run in report["runs"]:
         aucs = ", ".join(f"{name} {auc:.3f}" for name, auc in run["test_auc"].items())
-        cues = ", ".join(f"{tag} ({band})" for tag, band in run["tags_with_a_band_at_auc_0.8"].items())
+        strong = run["tags_with_a_band_at_auc_0.8"]
+        cues = ", ".join(f"{tag} ({band})" for tag, band in strong.items())
         lines.append(
             f"| {run['synth_seed']} | {run['updates']} | {aucs} | {cues or 'none'} | "
             f"{run['wall_s']:.0f} |"

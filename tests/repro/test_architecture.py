@@ -41,6 +41,7 @@ ARTEFACT_TEMPLATES = [
         PLACEHOLDERS.mel_stem("<L>", "<S>"),
         PLACEHOLDERS.model_dir("<variant>", "<K>"),
         PLACEHOLDERS.metrics("<variant>"),
+        PLACEHOLDERS.claims("{csv,md,json}"),
         PLACEHOLDERS.per_tag("<variant>"),
         PLACEHOLDERS.table("table<N>"),
         PLACEHOLDERS.figures,

@@ -420,7 +420,9 @@ def figure2_claims(evidence: FigureEvidence | None, settings: ClaimSettings) -> 
         {
             "claim": "filters_frequency_selective",
             "section": "4.2, Fig. 2",
-            "finding": "Most of the raw-audio network's strided-layer filters are frequency-selective.",
+            "finding": (
+                "Most of the raw-audio network's strided-layer filters are frequency-selective."
+            ),
             "paper": "most features are indeed frequency-selective (Fig. 2, 128 filters, 512/512)",
             "rule": (
                 f"per seed: at least {settings.selective_share:.0%} of the filters have a spectral "
@@ -442,7 +444,8 @@ def figure2_claims(evidence: FigureEvidence | None, settings: ClaimSettings) -> 
             "claim": "filters_mel_like_density",
             "section": "4.2, Fig. 2",
             "finding": (
-                "The filters linearly span the range up to about 1000 Hz, whereas filters selective "
+                "The filters linearly span the range up to about 1000 Hz, whereas filters "
+                "selective "
                 "for higher frequencies are more spread out (reminiscent of the mel scale)."
             ),
             "paper": "dense up to ~1 kHz, sparser above (Fig. 2)",
@@ -465,7 +468,8 @@ def figure2_claims(evidence: FigureEvidence | None, settings: ClaimSettings) -> 
         (
             lambda s: s.selective_share >= settings.selective_share,
             lambda s: (
-                f"{s.selective}/{s.filters} selective (median peak/mean {s.median_peak_to_mean:.0f})"
+                f"{s.selective}/{s.filters} selective "
+                f"(median peak/mean {s.median_peak_to_mean:.0f})"
             ),
         ),
         (
@@ -504,7 +508,8 @@ def figure4_claims(evidence: FigureEvidence | None, settings: ClaimSettings) -> 
             "versions of each other (Fig. 4, pools of 4, 1024/1024)",
             "rule": (
                 "per seed: the filters of a pool are closer in dominant frequency (octaves) than "
-                f"in random groupings of the same filters, permutation test p < {settings.pool_p_value}"
+                "in random groupings of the same filters, permutation test "
+                f"p < {settings.pool_p_value}"
             ),
         },
         {
@@ -527,7 +532,8 @@ def figure4_claims(evidence: FigureEvidence | None, settings: ClaimSettings) -> 
         (
             lambda a: a.p_value < settings.pool_p_value,
             lambda a: (
-                f"spread {a.spread_octaves:.2f} vs {a.random_spread_octaves:.2f} octaves at random, "
+                f"spread {a.spread_octaves:.2f} vs {a.random_spread_octaves:.2f} octaves at "
+                "random, "
                 f"p={a.p_value:.2g}"
             ),
         ),

@@ -204,7 +204,8 @@ def _verdicts(claims: list[Claim]) -> str:
 
 
 def _trained_for(evidence: FigureEvidence | None, seeds: Sequence[int]) -> str:
-    updates = f"{evidence.updates:,} updates" if evidence and evidence.updates else "updates unknown"
+    known = evidence is not None and evidence.updates
+    updates = f"{evidence.updates:,} updates" if known else "updates unknown"
     return f"seeds {', '.join(str(s) for s in seeds)}, {updates} each (best validation kept)"
 
 
@@ -218,7 +219,10 @@ def figure_captions(
     fig2 = figure2_claims(filters_evidence, settings)
     fig4 = figure4_claims(l2_evidence, settings)
     return {
-        "fig2": f"{_trained_for(filters_evidence, seeds)}.\nFindings on every seed: {_verdicts(fig2)}.",
+        "fig2": (
+            f"{_trained_for(filters_evidence, seeds)}.\n"
+            f"Findings on every seed: {_verdicts(fig2)}."
+        ),
         "fig3": f"Seed {seeds[0]} of {_trained_for(filters_evidence, seeds)}.",
         "fig4": (
             f"Seed {seeds[0]} shown; {_trained_for(l2_evidence, seeds)}.\n"
