@@ -195,14 +195,15 @@ def claims(params: dict[str, Any]) -> None:
         claims_markdown,
         claims_metric,
         claims_table,
+        seeds_that_did_not_learn,
     )
 
     paths = Paths.of(params)
     found = build_claims(params, paths.metrics_dir, paths.model_dir)
+    untrained = seeds_that_did_not_learn(params, paths.metrics_dir)
     table = claims_table(found)
     atomic.write_csv(table, paths.claims("csv"))
-    atomic.write_text(paths.claims("md"), claims_markdown(found, paths.dataset))
-    atomic.write_text(
-        paths.claims("json"), json.dumps(claims_metric(found), indent=2, sort_keys=True) + "\n"
-    )
+    atomic.write_text(paths.claims("md"), claims_markdown(found, paths.dataset, untrained))
+    metric = claims_metric(found, untrained)
+    atomic.write_text(paths.claims("json"), json.dumps(metric, indent=2, sort_keys=True) + "\n")
     print(table[["claim", "verdict"]].to_string(index=False))

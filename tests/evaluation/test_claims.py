@@ -34,16 +34,17 @@ SEEDS = PARAMS["experiments"]["seeds"]
 NOISE = {1: 0.002, 2: -0.001, 3: -0.001}  # per-seed wobble: paired differences keep a spread
 
 
-def write_metrics(folder, params, auc_of, parameters_of=lambda v: 1000):
+def write_metrics(folder, params, auc_of, parameters_of=lambda v: 1000, valid_of=None):
     """Metrics JSONs as evaluation writes them, with per-seed AUCs ``auc_of(variant, seed)``."""
     folder.mkdir(parents=True, exist_ok=True)
+    valid_of = valid_of or (lambda v, s: 0.8)
     for variant in all_variants(params):
         seeds = {
             str(s): {
                 "auc": auc_of(variant, s),
                 "pr_auc": 0.5,
-                "best_valid_auc": 0.8,
-                "best_update": 1,
+                "best_valid_auc": valid_of(variant, s),
+                "best_update": 125,
             }
             for s in params["experiments"]["seeds"]
         }
@@ -277,3 +278,16 @@ def test_the_claims_step_writes_the_scorecard_from_metrics_and_trained_filters(
     assert metric["claims"]["spectrograms_beat_raw"] == 1
     readable = (tmp_path / "reports/claims.md").read_text()
     assert "## spectrograms_beat_raw: holds" in readable
+
+
+def test_seeds_that_did_not_learn_are_listed_in_the_scorecard(tmp_path):
+    def dead(variant, seed):
+        return 0.5 if variant.name == "spectrogram_1024_512" and seed == 2 else 0.8
+
+    write_metrics(tmp_path, PARAMS, base_auc, valid_of=dead)
+    untrained = scorecard.seeds_that_did_not_learn(PARAMS, tmp_path)
+    assert [(u["variant"], u["seed"]) for u in untrained] == [("spectrogram_1024_512", 2)]
+    readable = scorecard.claims_markdown([], "synth", untrained)
+    assert "spectrogram_1024_512 seed 2 (validation 0.500 at update 125" in readable
+    assert scorecard.claims_metric([], untrained)["seeds_that_did_not_learn"] == 1
+    assert scorecard.seeds_that_did_not_learn(PARAMS, tmp_path / "none") == []

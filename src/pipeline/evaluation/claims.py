@@ -47,6 +47,9 @@ from pipeline.evaluation.filter_stats import (
 from pipeline.evaluation.paper import TABLE1_AUC, TABLE2_AUC, TABLE3_AUC
 
 HOLDS, FAILS, NOT_TESTED = "holds", "does not hold", "not tested"
+UNTRAINED_VALID_AUC = 0.55
+"""A seed whose best validation AUC stayed below this never learnt (its network died or stalled:
+without input normalisation, a spectrogram network's first updates can silence every ReLU)."""
 CLAIM_COLUMNS = ["claim", "section", "finding", "paper", "ours", "seeds", "rule", "verdict"]
 
 
@@ -598,22 +601,42 @@ def build_claims(
     ]
 
 
+def seeds_that_did_not_learn(params: dict[str, Any], metrics_dir: Path) -> list[dict[str, Any]]:
+    """Every (variant, seed) of Tables 1-3 whose best validation AUC stayed below
+    :data:`UNTRAINED_VALID_AUC`: the findings comparing its variant rest partly on it."""
+    metrics = Metrics(metrics_dir)
+    variants = {
+        v.name: v for of in (table1_variants, table2_variants, table3_variants) for v in of(params)
+    }
+    found = []
+    for name, variant in variants.items():
+        summary = metrics.summary(variant)
+        for seed, result in sorted((summary or {}).get("seeds", {}).items()):
+            if result["best_valid_auc"] < UNTRAINED_VALID_AUC:
+                found.append({"variant": name, "seed": int(seed), **result})
+    return found
+
+
 def claims_table(claims: Sequence[Claim]) -> pd.DataFrame:
     return pd.DataFrame([c.to_dict() for c in claims], columns=CLAIM_COLUMNS)
 
 
-def claims_metric(claims: Sequence[Claim]) -> dict[str, Any]:
-    """The DVC metric: counts of each verdict, and 1 / 0 per claim (absent: not tested)."""
+def claims_metric(claims: Sequence[Claim], untrained: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The DVC metric: counts of each verdict, 1 / 0 per claim (absent: not tested), and the
+    number of seeds that did not learn."""
     counts = {
         key: sum(c.verdict == verdict for c in claims)
         for key, verdict in (("holds", HOLDS), ("does_not_hold", FAILS), ("not_tested", NOT_TESTED))
     }
     per_claim = {c.claim: int(c.verdict == HOLDS) for c in claims if c.verdict != NOT_TESTED}
-    return {**counts, "claims": per_claim}
+    return {**counts, "claims": per_claim, "seeds_that_did_not_learn": len(untrained)}
 
 
-def claims_markdown(claims: Sequence[Claim], dataset: str) -> str:
-    """A readable scorecard: the verdicts first, then each claim's numbers and rule."""
+def claims_markdown(
+    claims: Sequence[Claim], dataset: str, untrained: Sequence[dict[str, Any]] = ()
+) -> str:
+    """A readable scorecard: the verdicts first, then the seeds that did not learn, then each
+    claim's numbers and rule."""
     held = sum(c.verdict == HOLDS for c in claims)
     lines = [
         f"# The paper's findings on this run (`{dataset}`)",
@@ -626,6 +649,17 @@ def claims_markdown(claims: Sequence[Claim], dataset: str) -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| {c.finding} | {c.section} | **{c.verdict}** |" for c in claims]
+    if untrained:
+        lines += [
+            "",
+            f"Seeds that did not learn (best validation AUC below {UNTRAINED_VALID_AUC}): "
+            + "; ".join(
+                f"{u['variant']} seed {u['seed']} (validation {u['best_valid_auc']:.3f} at "
+                f"update {u['best_update']}, test {u['auc']:.3f})"
+                for u in untrained
+            )
+            + ". Their AUCs are in the tables and in the tests below, as the protocol has them.",
+        ]
     for c in claims:
         lines += [
             "",
