@@ -107,9 +107,14 @@ def plot_filter_waveforms(
     _save(fig, out, caption)
 
 
-def _low_pass(x: np.ndarray, cutoff_hz: float = 4000.0) -> np.ndarray:
+def _band_pass(x: np.ndarray, centre_hz: float, half_width_octaves: float = 0.5) -> np.ndarray:
+    """``x`` with only the frequencies within ``half_width_octaves`` of ``centre_hz`` kept, so a
+    noisy filter's oscillation at its pool's frequency shows (the paper low-passed its filters
+    "to make the dominant frequencies stand out")."""
     spectrum = np.fft.rfft(x, axis=-1)
-    spectrum[..., np.fft.rfftfreq(x.shape[-1], 1.0 / SAMPLE_RATE) > cutoff_hz] = 0
+    hz = np.fft.rfftfreq(x.shape[-1], 1.0 / SAMPLE_RATE)
+    factor = 2.0**half_width_octaves
+    spectrum[..., (hz < centre_hz / factor) | (hz > centre_hz * factor)] = 0
     return np.fft.irfft(spectrum, n=x.shape[-1], axis=-1)
 
 
@@ -121,28 +126,35 @@ def plot_filter_groups(
     groups: int = 8,
     caption: str = "",
 ) -> None:
-    """Figure 4: one row per filter group of an L2-pooling model, groups by dominant frequency."""
+    """Figure 4: one row per filter group of an L2-pooling model, groups by dominant frequency;
+    each filter band-passed around its group's dominant frequency (half an octave either side)
+    and labelled with its own dominant frequency and its phase there, so that versions of one
+    filter at other phases read as such."""
     grouped = filters.reshape(-1, pool_size, filters.shape[1])
-    energy = filter_spectra(grouped.reshape(-1, filters.shape[1]))[0].reshape(
-        len(grouped), pool_size, -1
-    )
-    group_dominant = np.argmax(energy.mean(axis=1), axis=1)
-    order = np.argsort(group_dominant, kind="stable")
+    n_fft = n_fft_for(filters.shape[1])
+    spectra = np.fft.rfft(grouped, n=n_fft, axis=-1)
+    hz = np.fft.rfftfreq(n_fft, 1.0 / SAMPLE_RATE)
+    group_bin = np.argmax((np.abs(spectra) ** 2).sum(axis=1), axis=1)
+    order = np.argsort(group_bin, kind="stable")
     picks = order[np.linspace(0, len(order) - 1, min(groups, len(order))).round().astype(int)]
     fig, axes = plt.subplots(
         len(picks),
         pool_size,
-        figsize=(2.4 * pool_size, 1.1 * len(picks)),
+        figsize=(2.4 * pool_size, 1.25 * len(picks)),
         sharex=True,
         squeeze=False,
     )
     ms = np.arange(filters.shape[1]) / SAMPLE_RATE * 1000
     for row, group in enumerate(picks):
+        centre = hz[group_bin[group]]
         for column in range(pool_size):
             ax = axes[row, column]
-            ax.plot(ms, _low_pass(grouped[group, column]), linewidth=0.6)
+            ax.plot(ms, _band_pass(grouped[group, column], centre), linewidth=0.6)
+            own = hz[np.argmax(np.abs(spectra[group, column]))]
+            phase = np.degrees(np.angle(spectra[group, column, group_bin[group]]))
+            ax.set_title(f"{own:.0f} Hz, {phase:+.0f} deg", fontsize=6, pad=2)
             ax.set_yticks([])
-        axes[row, 0].set_ylabel(f"group {group}", fontsize=7)
+        axes[row, 0].set_ylabel(f"group {group}\n{centre:.0f} Hz", fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel("time (ms)")
     fig.suptitle(title)
@@ -275,7 +287,8 @@ def write_figures(
     plot_filter_groups(
         strided_filters(l2_dirs[seed]),
         l2.pool_size,
-        f"Fig. 4: filter groups of the L2-pooling model (pools of {l2.pool_size}), low-pass 4 kHz",
+        f"Fig. 4: filter groups of the L2-pooling model (pools of {l2.pool_size}), each "
+        "band-passed around its group's dominant frequency",
         paths.figures / FIGURE_FILES["fig4"],
         caption=captions["fig4"],
     )
