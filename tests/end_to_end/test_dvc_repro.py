@@ -70,6 +70,10 @@ def test_repro_builds_every_table_and_figure(tiny_dvc_repo):
     assert tables["table1"]["auc_raw"].tolist() == pytest.approx([m["auc"] for m in raw], abs=1e-4)
     for figure in ("fig2_filter_spectra", "fig3_filters", "fig4_l2_pool_groups", "training_curves"):
         assert (tiny_dvc_repo / f"reports/figures/{figure}.png").read_bytes().startswith(b"\x89PNG")
+    claims = pd.read_csv(tiny_dvc_repo / "reports/claims.csv").set_index("claim")
+    assert claims.loc["max_pooling_worse", "verdict"] == "not tested"  # no max pooling here
+    metric = json.loads((tiny_dvc_repo / "reports/claims.json").read_text())
+    assert metric["holds"] + metric["does_not_hold"] + metric["not_tested"] == len(claims) == 11
 
 
 @pytest.mark.slow

@@ -78,6 +78,10 @@ def test_every_table_and_figure_is_built(tiny_runs):
         assert (reports / "figures" / f"{figure}.png").read_bytes().startswith(b"\x89PNG")
     summary = json.loads((reports / "metrics/synth/raw_1024_1024.json").read_text())
     assert set(summary["seeds"]) == {"1", "2"}
+    claims = pd.read_csv(reports / "claims.csv").set_index("claim")
+    assert len(claims) == 11 and set(claims["verdict"]) <= {"holds", "does not hold", "not tested"}
+    assert claims.loc["max_pooling_worse", "verdict"] == "not tested"  # no max pooling here
+    assert (claims.loc["spectrograms_beat_raw", "seeds"]) == "1, 2"
 
 
 def test_two_clean_runs_are_byte_identical(tiny_runs):
