@@ -89,6 +89,8 @@ def test_metrics_show_lists_the_aucs(tiny_dvc_repo):
     paths = Paths.of(params)
     shown = json.loads(dvc(tiny_dvc_repo, "metrics", "show", "--json").stdout)
     files = shown[""]["data"]  # the workspace
+    claims = files.pop(str(paths.claims("json")))["data"]  # the scorecard: one more metric
+    assert claims == json.loads((tiny_dvc_repo / paths.claims("json")).read_text())
     assert set(files) == {str(paths.metrics(v.name)) for v in all_variants(params)}
     for path, entry in files.items():
         summary = entry["data"]
@@ -111,7 +113,8 @@ def test_plots_show_renders_the_training_curves(tiny_dvc_repo, tmp_path):
 
 @pytest.mark.slow
 def test_a_new_variant_trains_only_itself(tiny_dvc_repo):
-    """Adding a nonlinearity to Table 2 leaves every trained model up to date."""
+    """Adding a nonlinearity to Table 2 leaves every trained model up to date: only the new
+    variant's jobs and what reads every variant (Table 2, the figures, the claims) rerun."""
     params_path, dvc_path = tiny_dvc_repo / "params.yaml", tiny_dvc_repo / "dvc.yaml"
     saved = params_path.read_text(), dvc_path.read_text()
     try:
@@ -128,6 +131,7 @@ def test_a_new_variant_trains_only_itself(tiny_dvc_repo):
         "evaluate_raw_logabsx@1024_1024",
         "table2",
         "figures",
+        "claims",
     }
 
 

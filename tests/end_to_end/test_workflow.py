@@ -116,7 +116,7 @@ def _job_counts(dry_run_output: str) -> dict[str, int]:
 def test_a_new_variant_runs_only_its_own_jobs(tiny_runs):
     """Granularity under Snakemake, as under DVC (tests/end_to_end/test_dvc_repro.py): adding a
     nonlinearity to Table 2 trains and evaluates only the new variant, then Table 2 and the
-    figures."""
+    figures and the claims."""
     params_path = tiny_runs[0] / "params.yaml"
     saved = params_path.read_text()
     try:
@@ -128,7 +128,14 @@ def test_a_new_variant_runs_only_its_own_jobs(tiny_runs):
         params_path.write_text(saved)
     assert dry.returncode == 0, dry.stderr[-2000:]
     output = dry.stdout + dry.stderr
-    assert _job_counts(output) == {"all": 1, "evaluate": 1, "figures": 1, "table": 1, "train": 1}
+    assert _job_counts(output) == {
+        "all": 1,
+        "evaluate": 1,
+        "figures": 1,
+        "table": 1,
+        "claims": 1,
+        "train": 1,
+    }
     assert "raw_1024_1024_logabsx/seed2/model.pt" in output
     assert "output: reports/table2.csv" in output
     assert "output: reports/table1.csv" not in output
@@ -278,7 +285,7 @@ def _expected_jobs(edited: str) -> dict[str, int]:
     if edited == "src/pipeline/evaluation/tables.py":  # imported by the table step only
         return reports
     if edited == "workflow/scripts/train.py":  # the train rule's script: training and after
-        return {"train": variants, "evaluate": variants, "figures": 1, **reports}
+        return {"train": variants, "evaluate": variants, "figures": 1, "claims": 1, **reports}
     if edited == "src/pipeline/stages.py":  # every step runs through it: everything
         return {
             "synth_dataset": 1,
@@ -290,6 +297,7 @@ def _expected_jobs(edited: str) -> dict[str, int]:
             "train": variants,
             "evaluate": variants,
             "figures": 1,
+            "claims": 1,
             **reports,
         }
     return {}  # __main__.py: only DVC runs it
