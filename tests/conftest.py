@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from filelock import FileLock
 
 from pipeline.config import merge_params
 from pipeline.determinism import use_numerics
@@ -95,13 +96,24 @@ def write_tone(
 TINY = yaml.safe_load((REPO / "tests/tiny_grid.yaml").read_text())
 
 
-def tool_env(workdir: Path | None = None, *, cuda: bool = False, **extra: str) -> dict[str, str]:
+NO_SLURM = REPO / "tests/no_slurm"
+"""A stand-in ``scontrol`` that fails at once, first on every child's PATH but the SLURM
+test's: Snakemake's SLURM plugin asks ``scontrol show config`` each time Snakemake starts, and
+where SLURM's client is installed with no controller running (on CI, once
+tests/end_to_end/test_slurm.py has stopped its cluster) the real one retries for 9 s."""
+
+
+def tool_env(
+    workdir: Path | None = None, *, cuda: bool = False, slurm: bool = False, **extra: str
+) -> dict[str, str]:
     """This interpreter first on PATH (dvc.yaml says `python`); ``workdir``'s code when it is
     a project copy, else the code these tests import (never the installed package's: a copy
     with a planted defect, tests/mutations.py, must run its own code in every child); no CUDA
-    device visible unless ``cuda`` (see :data:`NO_CUDA`)."""
+    device visible unless ``cuda`` (see :data:`NO_CUDA`); SLURM's real ``scontrol`` only
+    with ``slurm`` (see :data:`NO_SLURM`)."""
     env = {**HOST_ENVIRONMENT, "DVC_NO_ANALYTICS": "1", **({} if cuda else NO_CUDA), **extra}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    front = [str(Path(sys.executable).parent), *([] if slurm else [str(NO_SLURM)])]
+    env["PATH"] = os.pathsep.join([*front, env.get("PATH", "")])
     project = workdir if workdir is not None and (workdir / "src/pipeline").is_dir() else REPO
     env["PYTHONPATH"] = str(project / "src")
     return env
@@ -155,14 +167,8 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
-@pytest.fixture(scope="session")
-def tiny_dvc_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project on the tiny grid, reproduced by `dvc repro` from nothing and committed.
-
-    A git + DVC repository with the committed .dvc/config, so its default remote is the
-    folder ``e2e-tagging-dvc-store`` beside it, in this session's temporary folder.
-    """
-    workdir = tmp_path_factory.mktemp("dvc")
+def _build_tiny_dvc_repo(workdir: Path) -> None:
+    """`dvc repro` of the tiny grid from nothing in ``workdir``, committed to git."""
     for name in ("src", "workflow"):
         shutil.copytree(REPO / name, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "Snakefile", workdir)
@@ -175,6 +181,32 @@ def tiny_dvc_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dvc(workdir, "repro", timeout=900)
     run_tool(workdir, "git", "add", "-A")
     run_tool(workdir, "git", *GIT_USER, "commit", "-q", "-m", "tiny grid, pinned")
+
+
+@pytest.fixture(scope="session")
+def tiny_dvc_repo(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The project on the tiny grid, reproduced by `dvc repro` from nothing and committed.
+
+    A git + DVC repository with the committed .dvc/config, so its default remote is the
+    folder ``e2e-tagging-dvc-store`` beside it, in this session's temporary folder.
+
+    Built once per test run: under pytest-xdist the first worker to ask builds it in the run's
+    shared temporary folder (the others wait on a lock), and each worker gets its own copy,
+    modification times kept, so that tests editing it on one worker cannot disturb another.
+    """
+    workdir = tmp_path_factory.mktemp("dvc")
+    if worker_id == "master":  # no xdist: this process is the only user
+        _build_tiny_dvc_repo(workdir)
+        return workdir
+    shared = tmp_path_factory.getbasetemp().parent / "tiny-dvc-built"
+    built = shared.with_name(f"{shared.name}.done")  # beside it: the copies stay clean
+    with FileLock(f"{shared}.lock"):
+        if not built.is_file():
+            shutil.rmtree(shared, ignore_errors=True)  # a build that failed part-way
+            shared.mkdir()
+            _build_tiny_dvc_repo(shared)
+            built.touch()
+    shutil.copytree(shared, workdir, symlinks=True, dirs_exist_ok=True)
     return workdir
 
 

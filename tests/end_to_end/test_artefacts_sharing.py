@@ -68,18 +68,6 @@ def test_verify_names_an_output_that_differs_from_its_pin(tiny_dvc_repo):
     assert "table2: reports/table2.csv: pinned" in result.stdout
 
 
-@pytest.mark.slow
-def test_snakemake_in_a_fresh_clone_rebuilds_the_pinned_outputs(tiny_dvc_repo):
-    """The other driver, from nothing: byte for byte what dvc.lock pins, so caching the
-    results with `dvc commit` leaves dvc.lock unchanged and `dvc status` clean."""
-    workdir = clone(tiny_dvc_repo, tiny_dvc_repo.parent / "snakemake-built")
-    run_tool(workdir, sys.executable, "-m", "snakemake", "--cores", "2", timeout=900)
-    artefacts(workdir, "verify")
-    dvc(workdir, "commit", "-f", "-q")
-    run_tool(workdir, "git", "diff", "--exit-code", "dvc.lock")
-    assert json.loads(dvc(workdir, "status", "--json").stdout) == {}
-
-
 # --- sharing through remotes ------------------------------------------------------------------
 
 

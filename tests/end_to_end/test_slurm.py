@@ -79,7 +79,7 @@ def snakemake(workdir: Path, *arguments: str, job_tmp: Path) -> subprocess.Popen
         return subprocess.Popen(
             command,
             cwd=workdir,
-            env=tool_env(workdir, TMPDIR=str(job_tmp), PYTHONUNBUFFERED="1"),
+            env=tool_env(workdir, slurm=True, TMPDIR=str(job_tmp), PYTHONUNBUFFERED="1"),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
