@@ -26,10 +26,6 @@ use_numerics("portable")
 # cuBLAS reads its workspace setting when CUDA first uses it, and deterministic algorithms
 # (training's, pipeline.determinism) refuse cuBLAS without it: set before any test touches CUDA.
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-# librosa, the mel tests' independent reference, compiles its helpers with numba at their first
-# call: about 20 s per test process, where plain Python takes milliseconds on those tests'
-# two-second signals. Read when numba is imported; child processes do not inherit it.
-os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 
 NO_CUDA = {"CUDA_VISIBLE_DEVICES": ""}
 """What every child process gets unless its test asks for CUDA (``tool_env(cuda=True)``).
