@@ -2,8 +2,12 @@
 paper's measure) and the PR-AUC (average precision, which later MTAT papers report beside it),
 each averaged over tags.
 
-scikit-learn and pandas are imported where the AUCs are computed, not at the top: ``e2e-tag``
-needs only :func:`average_windows`, and importing both would add about 2 s to its start.
+Both measures are computed here with numpy alone. The PR-AUC repeats scikit-learn's
+``average_precision_score`` operation for operation, so its bytes are scikit-learn's
+(tests/test_metrics.py compares them bit for bit): importing scikit-learn costs about 1.4 s of
+CPU, more than everything else an evaluation job of the embedded grid does after importing
+torch, and every evaluation job and ``e2e-tag`` start paid it. pandas is imported where the
+per-tag table is built, not at the top: ``e2e-tag`` needs only :func:`average_windows`.
 
 A tag with no positive (or no negative) clip in the evaluated part has no ROC curve; it is
 reported as excluded and left out of both means rather than silently counted.
@@ -71,11 +75,36 @@ def mean_roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean(aucs[~np.isnan(aucs)])) if not np.isnan(aucs).all() else float("nan")
 
 
+def average_precision(truth: np.ndarray, scores: np.ndarray) -> float:
+    """One tag's PR-AUC: the mean of the precisions at each positive's rank, tied scores
+    forming one threshold (needs a positive clip).
+
+    The steps and their order are scikit-learn's ``average_precision_score`` (1.9): clips
+    sorted by descending score, one threshold where the score changes, cumulative true
+    positives at each, precision and recall reversed, then ``-sum(diff(recall) *
+    precision[:-1])`` with numpy's pairwise sum, so that every rounding, and so the bytes of
+    the pinned metrics, are the same.
+    """
+    truth = np.asarray(truth, dtype=bool)
+    scores = np.asarray(scores)
+    order = np.argsort(scores, kind="stable")[::-1]  # ties' order cannot move a threshold's count
+    ranked = scores[order]
+    hits = truth[order].astype(np.float64)
+    thresholds = np.r_[np.nonzero(np.diff(ranked))[0], len(ranked) - 1]
+    true_positives = np.cumsum(hits, dtype=np.float64)[thresholds]
+    false_positives = 1 + thresholds.astype(np.float64) - true_positives
+    predicted = true_positives + false_positives
+    precision = np.where(predicted != 0, true_positives / predicted, 0.0)
+    recall = true_positives / true_positives[-1]
+    precision = np.concatenate((precision[::-1], [1.0]))
+    recall = np.concatenate((recall[::-1], [0.0]))
+    return float(max(0.0, -np.sum(np.diff(recall) * precision[:-1])))
+
+
 def per_tag_auc(labels: np.ndarray, scores: np.ndarray, tags: list[str]) -> pd.DataFrame:
     """One row per tag: positives, negatives, ROC-AUC and PR-AUC (NaN when undefined) and
     whether the tag is excluded."""
     import pandas as pd
-    from sklearn.metrics import average_precision_score
 
     aucs = roc_auc_per_tag(labels, scores)
     rows = []
@@ -86,7 +115,7 @@ def per_tag_auc(labels: np.ndarray, scores: np.ndarray, tags: list[str]) -> pd.D
         defined = positives > 0 and negatives > 0
         pr_auc = float("nan")
         if defined:
-            pr_auc = float(average_precision_score(truth, scores[:, column]))
+            pr_auc = average_precision(truth, scores[:, column])
         rows.append(
             {
                 "tag": tag,
