@@ -12,6 +12,7 @@ from pipeline.metrics import (
     per_tag_auc,
     roc_auc_per_tag,
 )
+from tests.conftest import tool_env
 
 
 def test_average_windows_per_clip():
@@ -107,6 +108,8 @@ def test_evaluation_does_not_import_scikit_learn():
         "per_tag_auc(np.eye(4, 2), np.random.default_rng(0).random((4, 2)), ['a', 'b'])\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=tool_env()
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

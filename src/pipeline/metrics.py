@@ -92,9 +92,8 @@ def average_precision(truth: np.ndarray, scores: np.ndarray) -> float:
     hits = truth[order].astype(np.float64)
     thresholds = np.r_[np.nonzero(np.diff(ranked))[0], len(ranked) - 1]
     true_positives = np.cumsum(hits, dtype=np.float64)[thresholds]
-    false_positives = 1 + thresholds.astype(np.float64) - true_positives
-    predicted = true_positives + false_positives
-    precision = np.where(predicted != 0, true_positives / predicted, 0.0)
+    # scikit-learn divides by true + false positives, 1 + threshold exactly (whole numbers)
+    precision = true_positives / (thresholds + 1.0)
     recall = true_positives / true_positives[-1]
     precision = np.concatenate((precision[::-1], [1.0]))
     recall = np.concatenate((recall[::-1], [0.0]))
