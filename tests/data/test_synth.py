@@ -155,6 +155,22 @@ def test_generate_clip() -> None:
     assert ("vocal" in tags) != ("no vocals" in tags)
 
 
+def test_a_shorter_clip_is_the_same_music_for_less_time() -> None:
+    """``samples`` (the portability probe's 4 s clips on emulated CPUs) renders a shorter clip
+    through the whole mix (a voiced, drummed, noisy clip with bass here), with its tags."""
+    attributes = dataclasses.replace(
+        BASE, voice="female", drums="four", bass=True, noise=True, dynamics="loud"
+    )
+    full, tags = synth.generate_clip(np.random.default_rng(3), attributes)
+    short, short_tags = synth.generate_clip(np.random.default_rng(3), attributes, samples=64_000)
+    assert short.shape == (64_000,) and short.dtype == np.float32 and short_tags == tags
+    assert np.isfinite(short).all() and 0 < np.abs(short).max() < 1.0
+    assert not np.array_equal(short, full[:64_000])  # rendered for 4 s, not cut from 29.1 s
+    for samples in (0, synth.CLIP_SAMPLES + 1):
+        with pytest.raises(ValueError, match=f"not {samples}"):
+            synth.generate_clip(np.random.default_rng(3), attributes, samples=samples)
+
+
 def _band_share(audio: np.ndarray, low_hz: float) -> float:
     spectrum = np.abs(np.fft.rfft(audio)) ** 2
     freqs = np.fft.rfftfreq(len(audio), 1 / SAMPLE_RATE)

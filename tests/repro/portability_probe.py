@@ -25,8 +25,8 @@ Four parts, each through the pipeline's own functions:
 
 ``--short`` is the same steps on less work, for an emulated CPU (where the full probe's
 training alone takes many minutes, and each emulated AVX2 product about 300 times its native
-time): one synthesised clip, 4 updates of 4 windows per model, and two seeds in each looped
-job so that its table has a t-test over seeds. Its outputs are pinned under
+time): one synthesised clip of 4 s instead of 29.1 s, 4 updates of 4 windows per model, and
+two seeds in each looped job so that its table has a t-test over seeds. Its outputs are pinned under
 ``short/``; ``--pin`` pins both.
 """
 
@@ -70,22 +70,27 @@ SHORT_PACKED_PROFILE = TrainingProfile(
     "probe", updates=4, validate_every=2, batch_size=4, learning_rate=0.02, momentum=0.9
 )
 SYNTH_SEED, SYNTH_CLIPS = 2014, (0, 1)
+SHORT_CLIP_SAMPLES = 4 * SAMPLE_RATE
+"""The short probe's synthesised clip: 4 s (rendering and encoding a whole 29.1 s clip takes
+about 30 s on an emulated CPU)."""
 
 
 @dataclass(frozen=True)
 class Scale:
-    """How much work the probe does: which clips it synthesises, the profile of each training
-    run, the seeds of the looped jobs, and the prefix of its output names."""
+    """How much work the probe does: which clips it synthesises and how long they are (None:
+    MTAT's 29.1 s), the profile of each training run, the seeds of the looped jobs, and the
+    prefix of its output names."""
 
     synth_clips: tuple[int, ...]
+    synth_samples: int | None
     looped: TrainingProfile
     packed: TrainingProfile
     seeds: tuple[int, ...]
     prefix: str
 
 
-FULL = Scale(SYNTH_CLIPS, PROFILE, PACKED_PROFILE, (1,), "")
-SHORT = Scale((0,), SHORT_PROFILE, SHORT_PACKED_PROFILE, (1, 2), "short/")
+FULL = Scale(SYNTH_CLIPS, None, PROFILE, PACKED_PROFILE, (1,), "")
+SHORT = Scale((0,), SHORT_CLIP_SAMPLES, SHORT_PROFILE, SHORT_PACKED_PROFILE, (1, 2), "short/")
 
 DATA_OUTPUTS = ("synth/clips.mp3", "synth/audio.bin")
 """The hashes of the data steps (the other outputs are the float steps')."""
@@ -132,8 +137,10 @@ def digest(*paths: Path) -> str:
     return hasher.hexdigest()
 
 
-def data_steps(root: Path, clips: tuple[int, ...]) -> dict[str, str]:
-    """Synthesise and encode clips of the embedded dataset, then decode them into the cache."""
+def data_steps(root: Path, clips: tuple[int, ...], samples: int | None) -> dict[str, str]:
+    """Synthesise and encode clips of the embedded dataset (``samples`` long, None: the
+    dataset's own length), then decode them into the cache."""
+    from pipeline.data.synth.dsp import CLIP_SAMPLES
     from pipeline.data.synth.writer import write_clip
     from pipeline.features.cache import build_audio_cache
 
@@ -141,7 +148,7 @@ def data_steps(root: Path, clips: tuple[int, ...]) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     names = [f"clip{index}.mp3" for index in clips]
     for index, name in zip(clips, names, strict=True):
-        write_clip((SYNTH_SEED, index, str(folder / name)))
+        write_clip((SYNTH_SEED, index, str(folder / name)), samples or CLIP_SAMPLES)
     pd.DataFrame(
         {
             "clip_id": [2 + k for k in range(len(names))],
@@ -256,7 +263,7 @@ def main(root: Path, mode: str, scale: Scale = FULL) -> dict[str, str]:
     from pipeline.features.windows import write_windows
 
     root.mkdir(parents=True, exist_ok=True)
-    hashes = data_steps(root, scale.synth_clips)
+    hashes = data_steps(root, scale.synth_clips, scale.synth_samples)
     write_inputs(root)
     length, stride = PAIR
     build_mel_cache(root / "audio", root / "mel", length, stride, 1024)

@@ -7,7 +7,8 @@ ATen dispatch as they would on that CPU: ``-cpu Haswell`` is an Intel Haswell (A
 no AVX-512), ``-cpu EPYC-Rome`` an AMD Zen 2. Unlike tests/repro/test_portability.py, which
 forces other kernels through environment variables, nothing here tells a library what to
 pick. Emulated vector instructions cost about a hundred times their native time, so the
-short probe runs (``--short``: one synthesised clip, 4 updates per model), both CPUs at once.
+short probe runs (``--short``: one synthesised clip of 4 s, 4 updates per model), both CPUs
+at once.
 
 Where the emulator cannot run (another architecture, no ``qemu-x86_64``, a QEMU without
 AVX2) the tests are skipped with the reason; CI (``.ci/run``) installs QEMU and sets

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import signal
 
 from pipeline.constants import SAMPLE_RATE
-from pipeline.data.synth.dsp import CLIP_SECONDS, TIME, normalise, rms
+from pipeline.data.synth.dsp import TIME, normalise, rms
 
 _RT60_RANGE = (1.0, 2.5)
 """Reverb time: seconds for the tail to decay by 60 dB."""
@@ -70,7 +70,7 @@ def noise_bed(rng: np.random.Generator, n: int, strong: bool) -> np.ndarray:
         sos = signal.butter(1, cutoff, "lowpass", fs=SAMPLE_RATE, output="sos")
         bed = signal.sosfilt(sos, white).astype(np.float32)
         clicks = np.zeros(n, dtype=np.float32)
-        where = rng.integers(0, n, size=int(rng.uniform(*_CLICKS_PER_SECOND) * CLIP_SECONDS))
+        where = rng.integers(0, n, size=int(rng.uniform(*_CLICKS_PER_SECOND) * (n / SAMPLE_RATE)))
         clicks[where] = rng.uniform(-1, 1, size=len(where)) * _CLICK_LEVEL
         return normalise(bed) + clicks
     sos = signal.butter(

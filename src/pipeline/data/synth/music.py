@@ -120,8 +120,11 @@ class Song:
         return self.offset + beat_index * self.beat
 
 
-def make_song(rng: np.random.Generator, attrs: ClipAttributes) -> Song:
-    """Draw the clip's key, progression and beat grid (its tempo comes from ``attrs``)."""
+def make_song(
+    rng: np.random.Generator, attrs: ClipAttributes, seconds: float = CLIP_SECONDS
+) -> Song:
+    """Draw the clip's key, progression and beat grid (its tempo comes from ``attrs``) for a
+    clip of ``seconds``."""
     beat = 60.0 / attrs.bpm
     dark = attrs.style in ("techno", "ambient") or attrs.metal
     minor = rng.random() < (_P_MINOR_DARK if dark else _P_MINOR)
@@ -129,7 +132,7 @@ def make_song(rng: np.random.Generator, attrs: ClipAttributes) -> Song:
     return Song(
         beat=beat,
         offset=float(rng.uniform(0.0, beat)),
-        n_beats=int(CLIP_SECONDS / beat) + _SPARE_BEATS,
+        n_beats=int(seconds / beat) + _SPARE_BEATS,
         tonic=int(rng.integers(0, OCTAVE)),
         scale=_MINOR if minor else _MAJOR,
         chords=list(_PROGRESSIONS[int(rng.integers(len(_PROGRESSIONS)))]),

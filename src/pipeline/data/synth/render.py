@@ -96,10 +96,13 @@ def _lead_range(name: str, register: str) -> tuple[int, int]:
     return lo, hi
 
 
-def render_clip(rng: np.random.Generator, attrs: ClipAttributes) -> np.ndarray:
-    """Render ``attrs`` to float32 audio (16 kHz, 29.1 s, peak below 1)."""
-    n = CLIP_SAMPLES
-    song = make_song(rng, attrs)
+def render_clip(
+    rng: np.random.Generator, attrs: ClipAttributes, samples: int = CLIP_SAMPLES
+) -> np.ndarray:
+    """Render ``attrs`` to float32 audio (16 kHz, peak below 1): MTAT's 29.1 s unless
+    ``samples`` asks for a shorter clip (the portability probe's run on an emulated CPU)."""
+    n = samples
+    song = make_song(rng, attrs, n / SAMPLE_RATE)
     mix = np.zeros(n, dtype=np.float32)
     lead_taken = attrs.voice in ("female", "male")
     for i, name in enumerate(attrs.instruments):
@@ -197,11 +200,15 @@ def render_clip(rng: np.random.Generator, attrs: ClipAttributes) -> np.ndarray:
 
 
 def generate_clip(
-    rng: np.random.Generator, attributes: ClipAttributes | None = None
+    rng: np.random.Generator,
+    attributes: ClipAttributes | None = None,
+    samples: int = CLIP_SAMPLES,
 ) -> tuple[np.ndarray, set[str]]:
-    """One clip (float32, 16 kHz, 29.1 s) and its true tags.
+    """One clip (float32, 16 kHz, 29.1 s unless ``samples`` says otherwise) and its true tags.
 
     The attributes are drawn from ``rng`` unless given, so callers can control them.
     """
+    if not 0 < samples <= CLIP_SAMPLES:
+        raise ValueError(f"a clip has 1 to {CLIP_SAMPLES} samples (29.1 s), not {samples}")
     attrs = sample_attributes(rng) if attributes is None else attributes
-    return render_clip(rng, attrs), clip_tags(attrs)
+    return render_clip(rng, attrs, samples), clip_tags(attrs)

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import signal
 
 from pipeline.constants import SAMPLE_RATE
-from pipeline.data.synth.dsp import CLIP_SECONDS, OCTAVE, Line, Timbre, formant_sos, render_track
+from pipeline.data.synth.dsp import OCTAVE, Line, Timbre, formant_sos, render_track
 from pipeline.data.synth.music import BEATS_PER_BAR, Song, accompaniment, melody
 from pipeline.data.synth.tags import ClipAttributes
 from pipeline.data.synth.timbres import N_PARTIALS, harmonics
@@ -112,7 +112,7 @@ def render_voice(rng: np.random.Generator, song: Song, attrs: ClipAttributes, n:
     keep = np.ones(len(line.onsets), dtype=bool)
     t_bar = BEATS_PER_BAR * song.beat
     t = 0.0
-    while t < CLIP_SECONDS:
+    while t < n / SAMPLE_RATE:  # the clip's seconds
         t += rng.integers(*_PHRASE_BARS) * t_bar
         rest = rng.integers(*_BREATH_HALF_BARS) * t_bar * 0.5
         keep &= ~((line.onsets >= t) & (line.onsets < t + rest))

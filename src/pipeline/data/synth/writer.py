@@ -10,6 +10,7 @@ import numpy as np
 import soundfile as sf
 
 from pipeline.constants import SAMPLE_RATE
+from pipeline.data.synth.dsp import CLIP_SAMPLES
 from pipeline.data.synth.render import generate_clip
 
 _MAX_DECODED_PEAK = 0.99
@@ -25,14 +26,15 @@ _TRIM_THRESHOLD_BYTES = 256 << 20
 """Well above a clip-sized buffer (~2 MB), so such buffers stay in the heap when freed."""
 
 
-def write_clip(job: tuple[int, int, str]) -> None:
+def write_clip(job: tuple[int, int, str], samples: int = CLIP_SAMPLES) -> None:
     """Render clip ``index`` of ``(seed, index, path)`` and write it under a temporary name,
-    then rename.
+    then rename. ``samples``: MTAT's 29.1 s unless a shorter clip is asked for (the
+    portability probe on an emulated CPU, where a full clip costs half a minute).
 
     The mp3 is decoded once to check its peak: the codec's overshoot must not clip.
     """
     seed, index, path = job
-    audio, _ = generate_clip(np.random.default_rng([seed, index]))
+    audio, _ = generate_clip(np.random.default_rng([seed, index]), samples=samples)
     target = Path(path)
     partial = target.with_name(f".{target.stem}.partial.mp3")
     for _ in range(_ENCODE_ATTEMPTS):
