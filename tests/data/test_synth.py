@@ -155,7 +155,7 @@ def test_generate_clip() -> None:
     assert ("vocal" in tags) != ("no vocals" in tags)
 
 
-def test_a_shorter_clip_is_the_same_music_for_less_time() -> None:
+def test_a_clip_can_be_rendered_shorter() -> None:
     """``samples`` (the portability probe's 4 s clips on emulated CPUs) renders a shorter clip
     through the whole mix (a voiced, drummed, noisy clip with bass here), with its tags."""
     attributes = dataclasses.replace(
